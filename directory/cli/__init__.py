@@ -1,0 +1,18 @@
+"""The ``directory`` console script.
+
+One Typer application; each command group lives in its own module of this package and registers
+itself on import. Exit codes: 0 success, 1 failure, 2 usage error (Click's own convention).
+"""
+
+from __future__ import annotations
+
+# Command modules register themselves on ``app`` when imported; keep this list sorted.
+from directory.cli import db as _db  # noqa: F401  (registration side effect)
+from directory.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``directory`` console script."""
+    app()
