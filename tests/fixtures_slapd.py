@@ -1,0 +1,1 @@
+"""Placeholder: the slapd fixtures land here."""
