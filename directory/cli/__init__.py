@@ -7,6 +7,7 @@ itself on import. Exit codes: 0 success, 1 failure, 2 usage error (Click's own c
 from __future__ import annotations
 
 # Command modules register themselves on ``app`` when imported; keep this list sorted.
+from directory.cli import admins as _admins  # noqa: F401
 from directory.cli import db as _db  # noqa: F401  (registration side effect)
 from directory.cli.app import app
 
