@@ -1,0 +1,365 @@
+"""Full and incremental linking: prepare, block, (fit), score, cluster; and person ids after it.
+
+:func:`link_full` matches every record against every other through blocking. :func:`link_incremental`
+re-matches only what a set of changes touches and gives the same clusters as :func:`link_full`
+would on the same records with the same model (tested). How it finds what a change touches:
+
+1. the changed, new and removed records, and every record a human constraint names;
+2. the previous clusters of those records (a removed or changed record may have been the link
+   that held its cluster together);
+3. the records of every block whose pairs may differ from the previous run: blocks holding a
+   touched record, and blocks the previous run skipped as too large and that are now small
+   enough (the state keeps their names);
+4. then, until nothing is added, the previous clusters of every record linked to the region.
+
+Clustering depends only on the links inside a connected group of records (see ``cluster``), and
+the region is closed under links, so clusters outside it are those of the previous run.
+
+The model (m, u, term frequencies) must be the same for both kinds of run to agree: the runner
+fits one on a full run (:func:`matching.model.fit_model`, or ``link_full`` with ``model=None``)
+and keeps it as JSON for the incremental runs that follow.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from .cluster import LINK, REVIEW, Clustering, Constraints, cluster
+from .compare import DEFAULT_NEIGHBOURS
+from .errors import IncrementalStateError
+from .features import RecordTable, build_table
+from .identity import IdentityChange, assign_identities
+from .keys import BlockingStats, candidate_pairs, rows_sharing_blocks
+from .model import Model, fit_model
+from .records import Record
+from .scoring import PairExplanation, ScoredPairs, score_pairs
+
+__all__ = [
+    "MatchResult",
+    "MatchSettings",
+    "MatchState",
+    "PairDecision",
+    "assign_person_ids",
+    "link_full",
+    "link_incremental",
+]
+
+P = TypeVar("P", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSettings:
+    """Thresholds and bounds of a run (the defaults are those measured in ``docs/benchmarks.md``)."""
+
+    link_threshold: float = 0.99
+    """Match probability from which a pair is linked."""
+    review_threshold: float = 0.5
+    """Match probability from which a pair below the link threshold is queued for review."""
+    max_block_size: int = 100
+    """Blocks with more records are skipped (their names are kept, see ``BlockingStats``)."""
+    random_pairs: int = 400_000
+    """Random pairs drawn to estimate u when fitting."""
+    seed: int = 0
+    neighbours: Mapping[str, frozenset[str]] = field(default_factory=lambda: dict(DEFAULT_NEIGHBOURS))
+    """Academy code → neighbouring academy codes."""
+
+
+DEFAULT_SETTINGS = MatchSettings()
+NO_CONSTRAINTS = Constraints()
+
+
+@dataclass(slots=True)
+class MatchState:
+    """What an incremental run needs from the previous run; JSON-serialisable."""
+
+    clusters: dict[int, int]
+    """Record id → cluster label (the smallest record id of its cluster)."""
+    oversize_keys: list[str] = field(default_factory=list)
+    """Blocks the previous run skipped as larger than the bound."""
+
+    def to_json(self) -> str:
+        """The state as JSON."""
+        return json.dumps(
+            {"clusters": [[r, c] for r, c in self.clusters.items()], "oversize": self.oversize_keys}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> MatchState:
+        """Read a state written by :meth:`to_json`."""
+        try:
+            doc = json.loads(text)
+            return cls(
+                clusters={int(r): int(c) for r, c in doc["clusters"]},
+                oversize_keys=[str(k) for k in doc["oversize"]],
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IncrementalStateError(f"malformed matching state: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PairDecision:
+    """A linked or reviewable pair, by record ids."""
+
+    left_id: int
+    right_id: int
+    match_probability: float
+    match_weight: float
+    decision: str
+    """``link`` or ``review``."""
+    reason: str | None = None
+    """Why a pair above the link threshold was refused and queued instead (a chaining guard)."""
+
+
+@dataclass(slots=True)
+class MatchResult:
+    """Everything a run produced."""
+
+    clusters: dict[int, int]
+    """Record id → cluster label (the smallest record id of its cluster), for every current record."""
+    model: Model
+    table: RecordTable
+    scored: ScoredPairs
+    """The pairs scored by this run (all candidates in a full run, the region's in an incremental one)."""
+    clustering: Clustering
+    blocking: BlockingStats
+    state: MatchState
+    timings: dict[str, float]
+    """Seconds per stage: prepare, blocking, fit, scoring, clustering, total."""
+    rematched: frozenset[int] | None = None
+    """Incremental runs: the record ids that were re-matched (None for a full run)."""
+
+    def decisions(self) -> list[PairDecision]:
+        """The linked and reviewable pairs (distinct pairs are left out)."""
+        ids, s = self.table.ids, self.scored
+        reasons = {r.pair: r.reason for r in self.clustering.refused}
+        out = []
+        for k in np.flatnonzero(self.clustering.decisions >= REVIEW).tolist():
+            d = int(self.clustering.decisions[k])
+            out.append(
+                PairDecision(
+                    left_id=int(ids[s.left[k]]),
+                    right_id=int(ids[s.right[k]]),
+                    match_probability=float(s.match_probability[k]),
+                    match_weight=float(s.match_weight[k]),
+                    decision="link" if d == LINK else "review",
+                    reason=reasons.get(k),
+                )
+            )
+        return out
+
+    def explain(self, left_id: int, right_id: int) -> PairExplanation | None:
+        """The explanation of the pair of these two records, when this run scored it."""
+        rows = self.table.row_of()
+        a, b = rows.get(left_id), rows.get(right_id)
+        if a is None or b is None:
+            return None
+        lo, hi = min(a, b), max(a, b)
+        hit = np.flatnonzero((self.scored.left == lo) & (self.scored.right == hi))
+        return self.scored.explain(int(hit[0])) if len(hit) else None
+
+    def groups(self, record_ids: Iterable[int] | None = None) -> list[list[int]]:
+        """Clusters as lists of record ids (only those holding one of ``record_ids`` when given)."""
+        by_label: dict[int, list[int]] = {}
+        for rid, lab in self.clusters.items():
+            by_label.setdefault(lab, []).append(rid)
+        if record_ids is None:
+            return list(by_label.values())
+        wanted = {self.clusters[r] for r in record_ids if r in self.clusters}
+        return [by_label[lab] for lab in wanted]
+
+
+def _labels(table: RecordTable, clustering: Clustering) -> dict[int, int]:
+    return dict(zip(table.ids.tolist(), clustering.labels.tolist(), strict=True))
+
+
+def link_full(
+    records: Sequence[Record],
+    *,
+    model: Model | None = None,
+    constraints: Constraints = NO_CONSTRAINTS,
+    settings: MatchSettings = DEFAULT_SETTINGS,
+) -> MatchResult:
+    """Match all ``records``; fit a model from them first when none is given."""
+    timings: dict[str, float] = {}
+    start = t0 = time.perf_counter()
+    table = build_table(records)
+    timings["prepare"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pairs = candidate_pairs(table, max_block_size=settings.max_block_size)
+    timings["blocking"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if model is None:
+        model = fit_model(
+            table, random_pairs=settings.random_pairs, seed=settings.seed, neighbours=settings.neighbours
+        )
+    timings["fit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
+    timings["scoring"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    clustering = cluster(
+        table,
+        scored,
+        link_threshold=settings.link_threshold,
+        review_threshold=settings.review_threshold,
+        constraints=constraints,
+    )
+    clusters = _labels(table, clustering)
+    timings["clustering"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - start
+    return MatchResult(
+        clusters=clusters,
+        model=model,
+        table=table,
+        scored=scored,
+        clustering=clustering,
+        blocking=pairs.stats,
+        state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),
+        timings=timings,
+    )
+
+
+def _rows_of_clusters(
+    labels_of_rows: Iterable[int], members: Mapping[int, list[int]], row: Mapping[int, int]
+) -> list[int]:
+    out: list[int] = []
+    for lab in labels_of_rows:
+        out.extend(row[r] for r in members.get(lab, ()) if r in row)
+    return out
+
+
+def link_incremental(
+    records: Sequence[Record],
+    previous: MatchState,
+    *,
+    changed: Iterable[int],
+    removed: Iterable[int] = (),
+    model: Model,
+    constraints: Constraints = NO_CONSTRAINTS,
+    settings: MatchSettings = DEFAULT_SETTINGS,
+) -> MatchResult:
+    """Re-match what changed since ``previous``; the clusters equal those of a full run with ``model``.
+
+    ``records`` is the full current record set; ``changed`` the ids of records whose content
+    changed (new records and records absent from ``records`` are found by comparing with the state,
+    so ``removed`` is only a cross-check and may be left empty).
+    """
+    timings: dict[str, float] = {}
+    start = t0 = time.perf_counter()
+    table = build_table(records)
+    row = table.row_of()
+    n = len(table)
+    timings["prepare"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    members: dict[int, list[int]] = {}
+    for rid, lab in previous.clusters.items():
+        members.setdefault(lab, []).append(rid)
+    gone = (previous.clusters.keys() - row.keys()) | set(removed)
+    still_there = [r for r in removed if r in row]
+    if still_there:
+        raise IncrementalStateError(f"records {still_there[:5]} are said removed but are still given")
+    touched_ids = set(changed) | (row.keys() - previous.clusters.keys()) | constraints.record_ids()
+    touched = np.zeros(n, dtype=np.bool_)
+    touched[[row[r] for r in touched_ids if r in row]] = True
+    old_labels = {previous.clusters[r] for r in touched_ids | gone if r in previous.clusters}
+    region = rows_sharing_blocks(
+        table, touched, max_block_size=settings.max_block_size, previous_oversize=previous.oversize_keys
+    )
+    region[_rows_of_clusters(old_labels, members, row)] = True
+    seen_labels: set[int] = set(old_labels)
+
+    def absorb_clusters(rows_: npt.NDArray[np.int64]) -> bool:
+        labels = {previous.clusters[int(table.ids[i])] for i in rows_.tolist()} - seen_labels
+        labels.discard(-1)
+        labels = {lab for lab in labels if lab in members}
+        if not labels:
+            return False
+        seen_labels.update(labels)
+        grow = _rows_of_clusters(labels, members, row)
+        before = int(region.sum())
+        region[grow] = True
+        return int(region.sum()) > before
+
+    known = np.fromiter((int(i) in previous.clusters for i in table.ids.tolist()), dtype=np.bool_, count=n)
+    absorb_clusters(np.flatnonzero(region & known))
+    while True:
+        pairs = candidate_pairs(table, max_block_size=settings.max_block_size, focus=region)
+        scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
+        linked = scored.match_probability >= settings.link_threshold
+        ends = np.r_[scored.left[linked], scored.right[linked]].astype(np.int64)
+        outside = ends[~region[ends]]
+        if not len(outside):
+            break
+        region[outside] = True
+        absorb_clusters(outside[known[outside]])
+    timings["blocking"] = time.perf_counter() - t0
+    timings["fit"] = 0.0
+    timings["scoring"] = 0.0
+
+    t0 = time.perf_counter()
+    inside = region[scored.left] & region[scored.right]
+    clustering = cluster(
+        table,
+        scored.select(inside),
+        link_threshold=settings.link_threshold,
+        review_threshold=settings.review_threshold,
+        constraints=constraints,
+    )
+    clusters: dict[int, int] = {}
+    # outside the region: previous clusters, relabelled by their smallest current record id
+    outside_ids = table.ids[~region].tolist()
+    smallest: dict[int, int] = {}
+    for rid in outside_ids:
+        lab = previous.clusters[rid]
+        smallest[lab] = min(smallest.get(lab, rid), rid)
+    for rid in outside_ids:
+        clusters[rid] = smallest[previous.clusters[rid]]
+    region_rows = np.flatnonzero(region)
+    for rid, lab in zip(
+        table.ids[region_rows].tolist(), clustering.labels[region_rows].tolist(), strict=True
+    ):
+        clusters[rid] = lab
+    timings["clustering"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - start
+    return MatchResult(
+        clusters=clusters,
+        model=model,
+        table=table,
+        scored=scored.select(inside),
+        clustering=clustering,
+        blocking=pairs.stats,
+        state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),
+        timings=timings,
+        rematched=frozenset(table.ids[region_rows].tolist()),
+    )
+
+
+def assign_person_ids(
+    result: MatchResult,
+    previous: Mapping[int, P],
+    mint: Callable[[], P],
+) -> IdentityChange[P]:
+    """Person ids for the result's clusters, keeping the previous ones (see :mod:`matching.identity`).
+
+    ``previous`` maps record ids to person ids (the last stored assignment). After an incremental
+    run only the re-matched clusters are reconsidered; every other record keeps its person id.
+    """
+    if result.rematched is None:
+        return assign_identities(previous, result.groups(), mint)
+    region = result.rematched
+    region_persons = {previous[r] for r in region if r in previous}
+    # the previous persons of the region, with their removed records (to tell merged from retired)
+    prev_region = {r: p for r, p in previous.items() if p in region_persons or (r not in result.clusters)}
+    change = assign_identities(prev_region, result.groups(region), mint)
+    assignment = {r: p for r, p in previous.items() if r in result.clusters and r not in region}
+    assignment.update(change.assignment)
+    change.assignment = assignment
+    return change
