@@ -11,8 +11,6 @@ ALTER TABLE audit_log ADD COLUMN academies text[] NOT NULL DEFAULT '{}';
 CREATE INDEX audit_log_academies ON audit_log USING gin (academies);
 CREATE INDEX audit_log_target ON audit_log (target);
 
--- The review queue orders pending pairs by uncertainty (probability closest to 0.5 first).
-CREATE INDEX match_candidates_uncertainty ON match_candidates ((abs(probability - 0.5)), id)
-    WHERE status = 'pending';
+-- Decisions and candidates are looked up by either record of the pair.
 CREATE INDEX match_candidates_record_b ON match_candidates (record_b);
 CREATE INDEX match_decisions_record_b ON match_decisions (record_b) WHERE revoked_at IS NULL;

@@ -1,0 +1,164 @@
+"""Fixture data for the review store and UI tests: records, persons, links and candidate pairs written
+directly with SQL, as the importer and the matching runner would leave them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from directory.academies import by_code
+from directory.admins import Admin, create_admin
+from directory.db import Database
+
+PASSWORD = "review-password-1234"
+
+EXPLANATION = [
+    {"comparison": "surname", "level": "exact", "label": "usage name identical", "weight": 6.1},
+    {"comparison": "given_name", "level": "exact", "label": "given name identical", "weight": 4.2},
+    {"comparison": "birth_date", "level": "year", "label": "birth year only", "weight": 1.3},
+    {"comparison": "establishment", "level": "different", "label": "different establishment", "weight": -2.4},
+    {"comparison": "academy", "level": "different", "label": "different academy", "weight": -1.7},
+]
+
+
+def feed_for(db: Database, academy_code: str) -> str:
+    """The feed ``ac-<slug>`` of an academy, created on first use."""
+    academy = by_code(academy_code)
+    assert academy is not None
+    db.execute(
+        "INSERT INTO feeds (name, academy_code, kind) VALUES (%s, %s, 'ldif') ON CONFLICT DO NOTHING",
+        (academy.feed_name, academy_code),
+    )
+    return academy.feed_name
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def add_record(
+    db: Database,
+    *,
+    academy: str = "25",
+    given: str = "Nathalie",
+    usage: str = "MARTIN",
+    birth_name: str | None = None,
+    uid: str | None = None,
+    mail: str | None = None,
+    birth_year: int | None = 1975,
+    birth: str | None = None,
+    numen: str | None = None,
+    role: str | None = "Enseignant",
+    discipline: str | None = None,
+    main_uai: str | None = None,
+    active: bool = True,
+) -> int:
+    """Insert a source record; ``birth``/``numen`` are clear values stored only as hashes."""
+    feed = feed_for(db, academy)
+    uid = uid or f"{given[0].lower()}{usage.lower().replace(' ', '')}{secrets.token_hex(2)}"
+    domain = by_code(academy).mail_domain  # type: ignore[union-attr]
+    mail = mail or f"{given.lower()}.{usage.lower().replace(' ', '-')}{secrets.token_hex(1)}@{domain}"
+    raw = {"uid": [uid], "sn": [usage], "givenName": [given], "mail": [mail]}
+    row = db.fetch_one(
+        """INSERT INTO source_records (feed, source_id, dn, uid, given_name, usage_name, birth_name,
+               display_name, role, discipline, main_uai, academy_code, mail, numen_hash, birth_hash,
+               birth_year, active, raw, content_hash)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           RETURNING id""",
+        (
+            feed,
+            secrets.token_hex(8),
+            f"uid={uid},ou=personnels,dc={feed}",
+            uid,
+            given,
+            usage,
+            birth_name or usage,
+            f"{given} {usage}",
+            role,
+            discipline,
+            main_uai,
+            academy,
+            mail,
+            _hash("numen" + numen) if numen else None,
+            _hash("birth" + birth) if birth else None,
+            birth_year,
+            active,
+            json.dumps(raw),
+            secrets.token_hex(8),
+        ),
+    )
+    assert row is not None
+    return int(row["id"])
+
+
+def add_person(
+    db: Database, records: list[int], *, method: str = "model", person_id: str | None = None
+) -> str:
+    """A person holding these records (display fields from the first)."""
+    pid = person_id or "t" + secrets.token_hex(6)
+    first = db.fetch_one(
+        "SELECT given_name, usage_name, academy_code FROM source_records WHERE id = %s", (records[0],)
+    )
+    assert first is not None
+    family = first["usage_name"].title()
+    db.execute(
+        """INSERT INTO persons (id, display_name, given_name, family_name, academy_code)
+           VALUES (%s, %s, %s, %s, %s)""",
+        (pid, f"{first['given_name']} {family}", first["given_name"], family, first["academy_code"]),
+    )
+    for rid in records:
+        db.execute(
+            "INSERT INTO record_links (record_id, person_id, method, score) VALUES (%s, %s, %s, %s)",
+            (rid, pid, method if len(records) > 1 else "singleton", 0.9),
+        )
+    return pid
+
+
+def add_candidate(
+    db: Database, a: int, b: int, *, probability: float = 0.5, explanation: list[dict[str, Any]] | None = None
+) -> int:
+    """A pending candidate pair (records ordered as the schema wants)."""
+    a, b = min(a, b), max(a, b)
+    expl = explanation if explanation is not None else EXPLANATION
+    weight = sum(e["weight"] for e in expl)
+    return int(
+        db.fetch_value(
+            """INSERT INTO match_candidates (record_a, record_b, probability, weight, explanation)
+               VALUES (%s, %s, %s, %s, %s) RETURNING id""",
+            (a, b, probability, weight, json.dumps(expl)),
+        )
+    )
+
+
+def admin(db: Database, username: str = "nadia", academy: str | None = None) -> Admin:
+    """An administrator (national unless ``academy`` is a code) with the shared test password."""
+    return create_admin(db, username=username, password=PASSWORD, academy_code=academy)
+
+
+@dataclass
+class Pair:
+    """Two records, each in its own person, and the candidate between them."""
+
+    a: int
+    b: int
+    person_a: str
+    person_b: str
+    candidate: int
+
+
+def pair(
+    db: Database,
+    *,
+    academies: tuple[str, str] = ("25", "10"),
+    names: tuple[tuple[str, str], tuple[str, str]] = (("Nathalie", "MARTIN"), ("Nathalie", "MARTIN")),
+    probability: float = 0.5,
+    **common: Any,
+) -> Pair:
+    """A doubtful pair across two academies (a transfer, or two homonyms)."""
+    a = add_record(db, academy=academies[0], given=names[0][0], usage=names[0][1], **common)
+    b = add_record(db, academy=academies[1], given=names[1][0], usage=names[1][1], **common)
+    pa, pb = add_person(db, [a]), add_person(db, [b])
+    return Pair(a, b, pa, pb, add_candidate(db, a, b, probability=probability))
