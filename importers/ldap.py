@@ -1,0 +1,290 @@
+"""Reading an academy directory over LDAP (ldap3): root DSE, then an RFC 2696 paged search.
+
+``LdapReader`` is an iterable of ``(dn, attrs)`` pairs, like the LDIF reader, so the rest of the
+pipeline does not know where entries come from. It
+
+* reads the root DSE first, to know the server (vendor) and whether it supports the paged-results
+  control (``1.2.840.113556.1.4.319``); without it, one plain search is made and a size limit
+  is a read failure, never a silently shorter feed;
+* asks only for the mapped attributes (``Mapping.requested_attributes()``: they include the stable
+  ids ``entryUUID``/``nsUniqueId`` and ``modifyTimestamp``, which servers return only when named);
+* follows the paged-results cookie page after page as a generator (one page in memory);
+* in incremental mode ANDs the feed's filter with
+  ``(|(modifyTimestamp>=W)(createTimestamp>=W))``, W as GeneralizedTime;
+* turns *every* failure - server down, bind refused, timeout, size or time limit, connection lost
+  between two pages, a page without its control - into ``FeedReadError``, which the importer takes
+  as "this scan says nothing about who left".
+
+Vendor quirks are few and kept here: OpenLDAP gives ``entryUUID``, Sun/Oracle DSEE and 389-ds give
+``nsUniqueId`` (both are requested; the mapping takes the first present).
+
+The bind password is read from the feed's environment variable or file at ``open()``, handed to
+ldap3 and scrubbed from every message this module produces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+
+from importers.dates import changed_since_filter
+from importers.errors import FeedReadError
+from importers.feeds import FeedConfig
+from importers.mapping import Attrs, Mapping
+
+__all__ = ["PAGED_RESULTS_OID", "LdapReader", "ServerInfo", "ldap_filter"]
+
+log = logging.getLogger(__name__)
+
+PAGED_RESULTS_OID: Final = "1.2.840.113556.1.4.319"
+
+# LDAP result codes that mean "the answer is incomplete" (RFC 4511, 4.1.9).
+_RESULT_REASONS: Final = {
+    3: "timeout",  # timeLimitExceeded
+    4: "size_limit",  # sizeLimitExceeded
+    11: "size_limit",  # adminLimitExceeded
+    32: "no_such_base",  # noSuchObject: the base DN is gone
+    49: "bind_failed",  # invalidCredentials
+    51: "server_busy",
+    52: "server_down",  # unavailable
+    80: "server_error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What the root DSE says about a server."""
+
+    vendor: str | None
+    version: str | None
+    controls: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def paged_results(self) -> bool:
+        """Whether the server advertises RFC 2696 paged results."""
+        return PAGED_RESULTS_OID in self.controls
+
+    @property
+    def family(self) -> str:
+        """``openldap``, ``sun`` (Sun/Oracle DSEE, 389-ds: ``nsUniqueId``) or ``unknown``."""
+        name = (self.vendor or "").lower()
+        if "openldap" in name:
+            return "openldap"
+        if any(word in name for word in ("sun", "oracle", "netscape", "389", "fedora", "red hat")):
+            return "sun"
+        return "unknown"
+
+
+def ldap_filter(feed: FeedConfig, since: datetime | None) -> str:
+    """The search filter: the feed's own, ANDed with the changed-since clause in incremental mode."""
+    if since is None:
+        return feed.filter
+    return changed_since_filter(since, base_filter=feed.filter)
+
+
+class LdapReader:
+    """Iterate a feed's entries over LDAP as ``(dn, attrs)`` with ``attrs`` name → ``bytes`` values.
+
+    ``since`` set: incremental scan (entries modified or created at or after it). ``entries_read``
+    counts as it goes. Iterate once; the connection is closed at the end, on error or when the
+    consumer stops early (``close()``).
+    """
+
+    def __init__(self, feed: FeedConfig, *, mapping: Mapping, since: datetime | None = None) -> None:
+        if feed.url is None or feed.base_dn is None:
+            raise ValueError(f"feed {feed.name} is not an LDAP feed")
+        self.feed = feed
+        self.mapping = mapping
+        self.since = since
+        self.entries_read = 0
+        self.pages = 0
+        self.server_info: ServerInfo | None = None
+        self._password: str | None = None
+        self._conn: ldap3.Connection | None = None
+
+    # -- errors -----------------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        if self._password:
+            text = text.replace(self._password, "***")
+        return text
+
+    def _fail(self, message: str, reason: str) -> FeedReadError:
+        return FeedReadError(
+            self.feed.name, self._scrub(message), reason=reason, entries_read=self.entries_read
+        )
+
+    def _from_exception(self, exc: Exception, doing: str) -> FeedReadError:
+        if isinstance(exc, ldap_errors.LDAPSocketOpenError | ldap_errors.LDAPStartTLSError):
+            reason = "server_down"
+        elif isinstance(exc, ldap_errors.LDAPResponseTimeoutError | ldap_errors.LDAPSocketReceiveError):
+            # ldap3 reports a receive timeout as a socket receive error ("timed out").
+            reason = "timeout" if "timed out" in str(exc).lower() else "connection_lost"
+        elif isinstance(
+            exc, ldap_errors.LDAPSessionTerminatedByServerError | ldap_errors.LDAPSocketSendError
+        ):
+            reason = "connection_lost"
+        else:
+            reason = "read_failed"
+        return self._fail(f"{doing}: {type(exc).__name__}: {exc}", reason)
+
+    def _check(self, conn: ldap3.Connection, doing: str) -> dict[str, Any]:
+        result: dict[str, Any] = conn.result or {}
+        code = int(result.get("result", 0))
+        if code != 0:
+            reason = _RESULT_REASONS.get(code, "read_failed")
+            text = result.get("description") or f"result {code}"
+            detail = result.get("message") or ""
+            raise self._fail(f"{doing}: {text}{': ' + detail if detail else ''}", reason)
+        return result
+
+    # -- connection -------------------------------------------------------------------------------
+
+    def open(self) -> ldap3.Connection:
+        """Connect (TLS as configured), bind and read the root DSE."""
+        feed = self.feed
+        assert feed.url is not None
+        parts = urlsplit(feed.url)
+        use_ssl = parts.scheme.lower() == "ldaps"
+        tls = None
+        if use_ssl or feed.starttls:
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED,
+                ca_certs_file=str(feed.ca_file) if feed.ca_file else None,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        server = ldap3.Server(
+            parts.hostname or "localhost",
+            port=parts.port or (636 if use_ssl else 389),
+            use_ssl=use_ssl,
+            tls=tls,
+            get_info=ldap3.NONE,  # we read the root DSE ourselves, asking only what we need
+            connect_timeout=feed.connect_timeout,
+        )
+        self._password = feed.password()
+        conn = ldap3.Connection(
+            server,
+            user=feed.bind_dn,
+            password=self._password,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            read_only=True,
+            receive_timeout=feed.read_timeout,
+            raise_exceptions=False,
+            check_names=False,
+            return_empty_attributes=False,
+            auto_referrals=False,
+        )
+        self._conn = conn
+        try:
+            conn.open()
+            if feed.starttls and not conn.start_tls():
+                raise self._fail(f"StartTLS refused by {parts.hostname}", "server_down")
+            if not conn.bind():
+                self._check(conn, f"bind as {feed.bind_dn or 'anonymous'}")
+                raise self._fail(f"bind as {feed.bind_dn or 'anonymous'} refused", "bind_failed")
+            self.server_info = self._root_dse(conn)
+        except FeedReadError:
+            self.close()
+            raise
+        except (ldap_errors.LDAPException, OSError, ssl.SSLError) as exc:
+            self.close()
+            raise self._from_exception(exc, f"connecting to {parts.hostname}:{server.port}") from None
+        log.debug(
+            "feed %s: %s %s, paged results %s",
+            feed.name,
+            self.server_info.vendor,
+            self.server_info.version,
+            "supported" if self.server_info.paged_results else "NOT supported",
+        )
+        return conn
+
+    def _root_dse(self, conn: ldap3.Connection) -> ServerInfo:
+        conn.search(
+            "",
+            "(objectClass=*)",
+            ldap3.BASE,
+            attributes=["supportedControl", "vendorName", "vendorVersion"],
+        )
+        self._check(conn, "reading the root DSE")
+        attrs: dict[str, list[bytes]] = {}
+        for item in conn.response or ():
+            if item.get("type") == "searchResEntry":
+                attrs = {k.lower(): v for k, v in item["raw_attributes"].items()}
+
+        def first(name: str) -> str | None:
+            values = attrs.get(name.lower())
+            return values[0].decode("utf-8", "replace") if values else None
+
+        controls = frozenset(v.decode("ascii", "replace") for v in attrs.get("supportedcontrol", ()))
+        vendor = first("vendorName")
+        if vendor is None and "1.3.6.1.4.1.4203.1.9.1.1" in controls:
+            vendor = "OpenLDAP"  # slapd does not publish vendorName; its sync control gives it away
+        return ServerInfo(vendor, first("vendorVersion"), controls)
+
+    def close(self) -> None:
+        """Unbind and close the connection (idempotent)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # Closing a dead connection fails: there is nothing more to do then.
+            with contextlib.suppress(ldap_errors.LDAPException, OSError):
+                conn.unbind()
+
+    # -- the scan ---------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[tuple[str, Attrs]]:
+        conn = self.open()
+        try:
+            yield from self._scan(conn)
+        finally:
+            self.close()
+
+    def _scan(self, conn: ldap3.Connection) -> Iterator[tuple[str, Attrs]]:
+        feed = self.feed
+        assert feed.base_dn is not None and self.server_info is not None
+        search_filter = ldap_filter(feed, self.since)
+        attributes = self.mapping.requested_attributes()
+        paged = self.server_info.paged_results
+        if not paged:
+            log.warning("feed %s: the server does not support paged results; one plain search", feed.name)
+        cookie: bytes | None = None
+        while True:
+            doing = f"searching {feed.base_dn} (page {self.pages + 1})"
+            try:
+                conn.search(
+                    feed.base_dn,
+                    search_filter,
+                    ldap3.SUBTREE,
+                    dereference_aliases=ldap3.DEREF_NEVER,
+                    attributes=attributes,
+                    paged_size=feed.page_size if paged else None,
+                    paged_criticality=paged,
+                    paged_cookie=cookie,
+                )
+            except (ldap_errors.LDAPException, OSError) as exc:
+                raise self._from_exception(exc, doing) from None
+            result = self._check(conn, doing)
+            self.pages += 1
+            for item in conn.response or ():
+                if item.get("type") != "searchResEntry":
+                    continue  # referrals and references: not entries of this directory
+                self.entries_read += 1
+                yield item["dn"], item["raw_attributes"]
+            if not paged:
+                return
+            control = (result.get("controls") or {}).get(PAGED_RESULTS_OID)
+            if control is None:
+                # RFC 2696: the server must answer with the control; without it we cannot know
+                # whether this was the last page.
+                raise self._fail(f"{doing}: the answer carries no paged-results control", "connection_lost")
+            cookie = control.get("value", {}).get("cookie") or None
+            if not cookie:
+                return

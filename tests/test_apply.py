@@ -1,0 +1,316 @@
+"""Applying a feed: additions, updates, renames, soft removals, the deletion limit, dry runs, reads
+that fail, crash safety (SIGKILL mid-apply) and the per-feed lock. Real PostgreSQL, LDIF input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from directory.config import Settings
+from importers.apply import TEST_SLEEP_IN_APPLY
+from importers.errors import FeedLockedError
+from importers.feeds import FeedsFile, feed_for_ldif
+from importers.pipeline import RunResult, import_ldif
+from importers.runs import FeedLock, latest_runs
+from tests.import_helpers import (
+    Entry,
+    cli,
+    cli_env,
+    dataset,
+    hasher,
+    read_entries,
+    records,
+    snapshot,
+    write_ldif,
+)
+
+FEED = "ac-versailles"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return dataset(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def entries(data: Path) -> list[Entry]:
+    return read_entries(data / f"{FEED}.ldif")
+
+
+def run(settings: Settings, path: Path, **options: Any) -> RunResult:
+    assert settings.database_url is not None
+    options.setdefault("recheck", True)
+    feed = feed_for_ldif(path, FeedsFile({}))
+    return import_ldif(settings.database_url, path, feed, hasher=hasher(settings), **options)
+
+
+def people(entries: list[Entry]) -> list[Entry]:
+    """Clean person entries (no planted dirt), in file order."""
+    return [
+        (dn, e)
+        for dn, e in entries
+        if "personnels EN" in dn and "uid" in e and "sn" in e and "givenName" in e and dn.startswith("uid=")
+    ]
+
+
+def with_uuids(entries: list[Entry]) -> list[Entry]:
+    """The entries with an ``entryUUID`` each (derived from the DN), as a server export carries."""
+    return [
+        (dn, {**e, "entryUUID": [str(uuid.uuid5(uuid.NAMESPACE_URL, dn))]})
+        if dn.startswith("uid=")
+        else (dn, e)
+        for dn, e in entries
+    ]
+
+
+def reset_match_pending(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE source_records SET match_pending = false")
+
+
+def test_first_import_then_a_second_run_writes_nothing(
+    settings: Settings, data: Path, tmp_path: Path
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    path = shutil.copy(data / f"{FEED}.ldif", tmp_path / f"{FEED}.ldif")
+    first = run(settings, Path(path))
+    assert first.status == "ok" and first.mode == "full"
+    rows = records(url)
+    assert first.counts.added == len(rows) > 200
+    assert first.counts.read == first.counts.added + first.counts.quarantined
+    assert all(r["match_pending"] and r["removed_at"] is None for r in rows.values())
+    assert {r["kind"] for r in rows.values()} == {"person", "functional"}
+
+    before = snapshot(url)
+    second = run(settings, Path(path))  # recheck: read, map, stage and diff everything again
+    assert second.status == "ok"
+    assert (second.counts.added, second.counts.updated, second.counts.removed) == (0, 0, 0)
+    assert second.counts.unchanged == first.counts.added
+    assert snapshot(url) == before  # not one row written: same xmin everywhere
+
+    third = run(settings, Path(path), recheck=False)  # the same file: not even read
+    assert third.skipped and third.status == "ok"
+    assert snapshot(url) == before
+    with psycopg.connect(url) as conn:
+        statuses = conn.execute("SELECT status FROM import_runs ORDER BY id").fetchall()
+    assert statuses == [("ok",), ("ok",), ("ok",)]
+
+
+def test_updates_additions_renames_and_removals(
+    settings: Settings, entries: list[Entry], tmp_path: Path
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    base = with_uuids(entries)
+    path = write_ldif(tmp_path / f"{FEED}.ldif", base)
+    assert run(settings, path).status == "ok"
+    reset_match_pending(url)
+    before = records(url, FEED)
+
+    clean = people(base)
+    changed_dn, gone_dn, renamed_dn, template_dn = (clean[i][0] for i in (3, 5, 7, 9))
+    renamed_uid = dict(clean)[renamed_dn]["uid"][0]
+    edited: list[Entry] = []
+    for dn, e in base:
+        if dn == gone_dn:
+            continue
+        if dn == changed_dn:
+            e = {**e, "givenName": ["Marie-Changée"]}
+        if dn == renamed_dn:  # modrdn: new DN and uid, same entryUUID
+            dn = dn.replace(f"uid={renamed_uid},", f"uid={renamed_uid}x,")
+            e = {**e, "uid": [f"{renamed_uid}x"]}
+        edited.append((dn, e))
+    template = dict(base)[template_dn]
+    new_dn = template_dn.replace("uid=", "uid=zznouveau", 1)
+    edited.append((new_dn, {**template, "uid": ["zznouveau"], "entryUUID": [str(uuid.uuid4())]}))
+    write_ldif(path, edited)
+
+    result = run(settings, path)
+    assert result.status == "ok"
+    c = result.counts
+    assert (c.added, c.updated, c.removed) == (1, 2, 1)
+    assert result.plan is not None and result.plan.renamed == 1
+    after = records(url, FEED)
+    gone_uid = dict(base)[gone_dn]["uid"][0]
+    changed_uid = dict(base)[changed_dn]["uid"][0]
+    # The change, the removal (soft: the row stays), the rename (same record id), the addition.
+    assert after[f"{FEED}/{changed_uid}"]["given_name"] == "Marie-Changée"
+    assert after[f"{FEED}/{gone_uid}"]["removed_at"] is not None
+    renamed = after[f"{FEED}/{renamed_uid}x"]
+    assert renamed["id"] == before[f"{FEED}/{renamed_uid}"]["id"] and renamed["dn"].startswith(
+        f"uid={renamed_uid}x,"
+    )
+    assert f"{FEED}/zznouveau" in after
+    touched = {changed_uid, gone_uid, f"{renamed_uid}x", "zznouveau"}
+    for key, row in after.items():
+        uid = key.split("/", 1)[1]
+        assert row["match_pending"] == (uid in touched), key
+        if uid not in touched:
+            assert row["xmin"] == before[key]["xmin"], f"{key} was rewritten although unchanged"
+
+    # The removed entry comes back: the same record, no longer removed.
+    write_ldif(path, [*edited, (gone_dn, dict(base)[gone_dn])])
+    back = run(settings, path)
+    assert back.counts.added == 1 and back.counts.removed == 0
+    row = records(url, FEED)[f"{FEED}/{gone_uid}"]
+    assert row["removed_at"] is None and row["id"] == before[f"{FEED}/{gone_uid}"]["id"]
+
+
+def test_half_a_feed_is_refused_by_the_deletion_limit_unless_forced(
+    settings: Settings, data: Path, entries: list[Entry], tmp_path: Path
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    path = shutil.copy(data / f"{FEED}.ldif", tmp_path / f"{FEED}.ldif")
+    assert run(settings, Path(path)).status == "ok"
+    before = snapshot(url)
+    kept = [(dn, e) for i, (dn, e) in enumerate(entries) if not dn.startswith("uid=") or i % 2 == 0]
+    write_ldif(Path(path), kept)
+
+    refused = run(settings, Path(path))
+    assert refused.status == "refused"
+    assert refused.plan is not None and refused.plan.removed > refused.plan.limit  # type: ignore[operator]
+    assert "nothing applied" in (refused.error or "")
+    assert snapshot(url) == before
+    with psycopg.connect(url) as conn:
+        status, error, details = conn.execute(
+            "SELECT status, error, details FROM import_runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()  # type: ignore[misc]
+    assert status == "refused" and "would remove" in error
+    assert details["limit"]["would_remove"] == refused.plan.removed
+
+    # The command line says so with a non-zero exit code; --force applies after a human looked.
+    shown = cli(settings, "import", "ldif", str(path), "--recheck")
+    assert shown.returncode == 1 and "refused" in shown.stdout
+    assert snapshot(url)["source_records"] == before["source_records"]
+    forced = cli(settings, "import", "ldif", str(path), "--recheck", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert sum(r["removed_at"] is not None for r in records(url).values()) == refused.plan.removed
+
+
+def test_dry_run_prints_the_plan_and_applies_nothing(
+    settings: Settings, entries: list[Entry], tmp_path: Path
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    path = write_ldif(tmp_path / f"{FEED}.ldif", entries)
+    assert run(settings, path).status == "ok"
+    clean = people(entries)
+    gone = clean[0][0]
+    write_ldif(
+        path, [(dn, {**e, "title": ["DIR"]} if dn == clean[1][0] else e) for dn, e in entries if dn != gone]
+    )
+    before = snapshot(url)
+    shown = cli(settings, "import", "ldif", str(path), "--dry-run")
+    assert shown.returncode == 0, shown.stderr
+    assert "would be updated: 1" in shown.stdout and "would be removed: 1" in shown.stdout
+    assert gone in shown.stdout.replace("\n", "")
+    assert snapshot(url) == before
+    with psycopg.connect(url) as conn:
+        assert conn.execute(
+            "SELECT dry_run, status FROM import_runs ORDER BY id DESC LIMIT 1"
+        ).fetchone() == (
+            True,
+            "ok",
+        )
+        assert [r.dry_run for r in latest_runs(conn)] == [False]  # monitoring sees real runs only
+
+
+def test_a_truncated_file_fails_and_removes_nobody(settings: Settings, data: Path, tmp_path: Path) -> None:
+    url = settings.database_url
+    assert url is not None
+    path = tmp_path / f"{FEED}.ldif"
+    shutil.copy(data / f"{FEED}.ldif", path)
+    assert run(settings, path).status == "ok"
+    before = snapshot(url)
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 3])  # an export cut short, mid-line
+    failed = run(settings, path)
+    assert failed.status == "failed" and "newline" in (failed.error or "")
+    assert snapshot(url) == before
+    shutil.copy(data / f"{FEED}.ldif", path)
+    assert run(settings, path).status == "ok"
+
+
+def test_two_runs_of_one_feed_do_not_interleave(settings: Settings, data: Path, tmp_path: Path) -> None:
+    url = settings.database_url
+    assert url is not None
+    path = Path(shutil.copy(data / f"{FEED}.ldif", tmp_path / f"{FEED}.ldif"))
+    with psycopg.connect(url, autocommit=True) as other:
+        lock = FeedLock(other, FEED)
+        lock.acquire()
+        with pytest.raises(FeedLockedError):
+            run(settings, path)
+        # Another feed is not blocked.
+        assert run(settings, Path(shutil.copy(data / "ac-lyon.ldif", tmp_path / "ac-lyon.ldif"))).ok
+        lock.release()
+    assert run(settings, path).ok
+
+
+def test_sigkill_mid_apply_leaves_the_previous_state_and_the_next_run_completes(
+    settings: Settings, entries: list[Entry], tmp_path: Path
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    path = write_ldif(tmp_path / f"{FEED}.ldif", entries)
+    assert run(settings, path).ok
+    clean = {dn for dn, _ in people(entries)[:5]}
+    write_ldif(path, [(dn, {**e, "givenName": ["Renommée"]} if dn in clean else e) for dn, e in entries])
+    before = snapshot(url)
+
+    env = cli_env(settings, **{TEST_SLEEP_IN_APPLY: "60"})
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from directory.cli import main; main()",
+            "import",
+            "ldif",
+            str(path),
+            "--recheck",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stderr is not None
+        deadline = time.monotonic() + 60
+        for line in child.stderr:
+            if "inside the apply transaction" in line or time.monotonic() > deadline:
+                break
+        # The apply transaction is open (its writes are done, not committed): a second run refuses.
+        second = cli(settings, "import", "ldif", str(path), "--recheck")
+        assert second.returncode == 1 and "another import of this feed is running" in second.stderr
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+    assert snapshot(url)["source_records"] == before["source_records"]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM import_runs WHERE status = 'running'").fetchone() == (1,)
+
+    # --wait: the server may take a moment to notice the dead session and free its lock.
+    again = cli(settings, "import", "ldif", str(path), "--recheck", "--wait")
+    assert again.returncode == 0, again.stderr
+    with psycopg.connect(url) as conn:
+        runs = conn.execute("SELECT status, error FROM import_runs ORDER BY id").fetchall()
+    assert [s for s, _ in runs] == ["ok", "failed", "ok"]
+    assert "interrupted" in runs[1][1]
+    assert sum(r["given_name"] == "Renommée" for r in records(url).values()) == 5
