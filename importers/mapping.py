@@ -1,0 +1,905 @@
+"""The attribute mapping: one directory entry → one ``MappedEntry``, the row staging writes.
+
+``Mapping`` names, for each of our fields, the LDAP attribute it is read from; the defaults are
+those of ``shared/reference/academy-feeds.md`` and a feed overrides any of them from the feeds file
+(``[feeds.ac-lyon.mapping] numen = "supannEmpId"``). Attribute names are compared without regard to
+case, as LDAP does.
+
+``map_entry`` is pure and runs 1.2 million times a night, so it does the least per entry: the
+UAI, ``FrEduRne`` and birth-date parsers are cached, regular expressions are compiled once, and the
+entry is decoded once. It raises ``InvalidEntry`` (a quarantine code from ``importers.validate``)
+when the entry cannot be a person; everything else wrong with an entry becomes a *flag*:
+
+==========================  ==================================================================
+flag                        meaning
+==========================  ==================================================================
+``invalid_uai``             ``rne``, a ``FrEduRne`` or a ``FrEduRneResp`` UAI fails its check letter
+``uai_lowercase``           one of those UAIs was written with a lower-case letter
+``rne_missing``             no ``rne``: the main establishment is the first ``FrEduRne`` one
+``rne_not_in_freduRne``     ``rne`` is not among the ``FrEduRne`` establishments
+``fredurne_malformed``      a ``FrEduRne``/``FrEduRneResp`` value with no UAI in it
+``legacy_mail_domain``      the mail is on a legacy domain (``ac-caen.fr``, ``ac-rouen.fr``)
+``mail_uppercase``          the mail had capitals (it is lower-cased)
+``mail_invalid``            the mail has no ``@`` or holds spaces
+``mail_missing``            a person without mail
+``numen_missing``           no NUMEN (people only; so is ``birthdate_missing``)
+``numen_redacted``          the NUMEN is masked (``*``, ``XXXXXXXXXXXXX``, ``REDACTED``...)
+``numen_invalid``           a NUMEN that is neither well-formed nor masked (not hashed)
+``birthdate_missing``       no birth date
+``birthdate_invalid``       a birth date in none of the three formats, impossible, or before 1920
+``given_name_missing``      a person without ``givenName``
+``double_space``            a name had runs of spaces (collapsed)
+``codaca_invalid``          ``codaca`` names no academy: the feed's academy is used
+``dateff_invalid``          ``dateff`` is not a date
+``modify_timestamp_invalid`` ``modifyTimestamp`` is not GeneralizedTime
+==========================  ==================================================================
+
+Names are only stripped and their runs of spaces collapsed here; ``matching.normalize`` does the
+rest, once, for indexing and queries alike.
+
+``raw`` keeps the *mapped* attributes only (the ones ``requested_attributes()`` asks an LDAP server
+for), under the mapping's spelling of their names: the same entry read by LDAP or from an LDIF
+export gives the same ``raw`` and the same ``content_hash``, and an LDIF's ``userPassword`` never
+reaches the database. Confidential values (NUMEN, birth date) are ``"<redacted>"`` in it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Final, cast
+
+from directory.academies import ACADEMIES, by_codaca
+from directory.secrets import Hasher
+from importers.dates import parse_date, parse_generalized_time, swapped_date
+from importers.errors import FeedConfigError, FeedProblem, InvalidEntry
+from importers.fredurne import NO_RESPONSIBILITY, RneValue, parse_fredurne, parse_fredurne_resp
+from importers.uai import check_uai
+from importers.validate import (
+    CONTROL,
+    CONTROL_CHARACTERS,
+    INVALID_UTF8,
+    MISSING_SURNAME,
+    MISSING_UID,
+    REDACTED,
+    UNPARSABLE,
+    FeedValidator,
+    Kind,
+    QuarantineItem,
+    UnparsableRecord,
+    classify_kind,
+    first_control_character,
+)
+from matching.records import Record
+
+__all__ = [
+    "BIRTH_YEAR_MIN",
+    "DEFAULT_MAPPING",
+    "MAPPING_VERSION",
+    "Attrs",
+    "Establishment",
+    "FeedMapper",
+    "FeedStats",
+    "MappedEntry",
+    "Mapping",
+    "map_entry",
+    "mapping_problems",
+    "normalize_dn",
+    "to_record",
+]
+
+Attrs = MappingABC[str, Sequence[bytes | str]]
+"""An entry's attributes as readers give them: name → values, ``str`` or undecoded ``bytes``."""
+
+MAPPING_VERSION: Final = 1
+"""Part of every content hash: raise it when the mapping rules change what they produce, so that
+the next run rewrites every record with the new rules instead of keeping stale mapped fields."""
+
+BIRTH_YEAR_MIN: Final = 1920
+"""Earlier birth dates are placeholders (``19000101`` on test accounts), not serving staff: they
+are flagged ``birthdate_invalid`` and not hashed, so that placeholders never match each other."""
+
+_PERSON_ONLY_FLAGS = frozenset({"numen_missing", "birthdate_missing"})
+_HASH_PREFIX: Final = f"v{MAPPING_VERSION}"
+_NUMEN = re.compile(r"[0-9]{2}[GEPA][0-9]{7}[A-Z]{3}")
+_REDACTED_WORDS = frozenset(
+    {"NC", "ND", "NR", "NA", "N/A", "NULL", "NONE", "REDACTED", "MASQUE", "MASQUÉ", "CONFIDENTIEL", "INCONNU"}
+)
+_REDACTION_MARKS = ("*", "#", "<", "?", "REDACT", "MASQU", "CONFIDENTI")
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+")
+_DN_SPACES = re.compile(r"(?<!\\)\s*([,=+])\s*")
+_LEGACY_DOMAINS = frozenset(d for a in ACADEMIES for d in a.legacy_domains)
+_OPERATIONAL = frozenset(
+    {
+        "modifytimestamp",
+        "createtimestamp",
+        "modifiersname",
+        "creatorsname",
+        "entrycsn",
+        "entryuuid",
+        "nsuniqueid",
+        "entrydn",
+        "structuralobjectclass",
+        "hassubordinates",
+        "subschemasubentry",
+    }
+)
+"""Attributes the server maintains: they change without the person changing, so they stay out of
+the content hash."""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Which LDAP attribute each of our fields is read from; defaults from the reference.
+
+    Build a feed's mapping with ``Mapping.from_overrides()``; ``stable_id`` is a list because the
+    server-side id is ``entryUUID`` on OpenLDAP and ``nsUniqueId`` on Sun/Oracle: the first
+    present wins.
+    """
+
+    uid: str = "uid"
+    usage_name: str = "sn"
+    given_name: str = "givenName"
+    common_name: str = "cn"
+    display_name: str = "displayName"
+    birth_name: str = "nompatro"
+    numen: str = "employeeNumber"
+    birth_date: str = "datenaissance"
+    civility: str = "codecivilite"
+    role: str = "title"
+    admin_function: str = "FrEduFonctAdm"
+    discipline: str = "discipline"
+    main_uai: str = "rne"
+    establishments: str = "FrEduRne"
+    responsibilities: str = "FrEduRneResp"
+    academy: str = "codaca"
+    mail: str = "mail"
+    mail_aliases: str = "mailEquivalentAddress"
+    end_of_function: str = "finfonction"
+    left_on: str = "dateff"
+    modify_timestamp: str = "modifyTimestamp"
+    object_class: str = "objectClass"
+    stable_id: tuple[str, ...] = ("entryUUID", "nsUniqueId")
+    _compiled: _Compiled = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", _Compiled(self))
+
+    @classmethod
+    def from_overrides(cls, overrides: MappingABC[str, object] | None, *, feed: str) -> Mapping:
+        """The default mapping with a feed's overrides applied; ``FeedConfigError`` if any is wrong.
+
+        Every problem is reported at once, naming the feed and the key (``mapping.numn``).
+        """
+        problems = mapping_problems(overrides, feed=feed)
+        if problems:
+            raise FeedConfigError(problems)
+        if not overrides:
+            return DEFAULT_MAPPING
+        changes: dict[str, Any] = dict(overrides)
+        stable = changes.get("stable_id")
+        if stable is not None:
+            changes["stable_id"] = (stable,) if isinstance(stable, str) else tuple(stable)
+        return dataclasses.replace(DEFAULT_MAPPING, **changes)
+
+    def requested_attributes(self) -> list[str]:
+        """The attributes to ask an LDAP server for: every mapped one, once, in field order.
+
+        Operational ones (``entryUUID``, ``nsUniqueId``, ``modifyTimestamp``) are included: a
+        server returns them only when asked by name.
+        """
+        return [name for name, _, _ in self._compiled.attributes]
+
+    def confidential_attributes(self) -> frozenset[str]:
+        """Lower-case names of the attributes never stored in clear (NUMEN, birth date)."""
+        return frozenset({self.numen.lower(), self.birth_date.lower()})
+
+
+_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Mapping) if f.init)
+
+
+class _Compiled:
+    """Lookups derived once from a ``Mapping``; per entry we only read them."""
+
+    __slots__ = (
+        *(f"{name}_key" for name in _FIELDS if name != "stable_id"),
+        "attributes",
+        "fingerprint",
+        "layouts",
+        "stable_keys",
+    )
+
+    def __init__(self, mapping: Mapping) -> None:
+        for name in _FIELDS:
+            if name != "stable_id":
+                setattr(self, f"{name}_key", getattr(mapping, name).lower())
+        self.stable_keys: tuple[str, ...] = tuple(a.lower() for a in mapping.stable_id)
+        secret = {mapping.numen.lower(), mapping.birth_date.lower()}
+        seen: set[str] = set()
+        attributes: list[tuple[str, str, bool]] = []
+        for name in _FIELDS:
+            value = getattr(mapping, name)
+            for attribute in value if isinstance(value, tuple) else (value,):
+                key = attribute.lower()
+                if key not in seen:
+                    seen.add(key)
+                    attributes.append((attribute, key, key in secret))
+        self.attributes: tuple[tuple[str, str, bool], ...] = tuple(attributes)
+        """(name as configured, lower-case name, confidential) for every mapped attribute."""
+        described = ";".join(f"{name}={getattr(mapping, name)}" for name in _FIELDS)
+        self.fingerprint: str = hashlib.blake2b(described.encode(), digest_size=8).hexdigest()
+        """Changes when the mapping does: the same raw entry then maps to other fields."""
+        self.layouts: dict[tuple[str, ...], _Layout] = {}
+
+    def layout(self, keys: tuple[str, ...]) -> _Layout:
+        """Where the mapped attributes sit among an entry's attribute names (cached per shape).
+
+        The entries of one feed come in a few hundred shapes (which optional attributes they
+        have, spelt how): resolving names case-insensitively once per shape instead of once per
+        entry is most of the reason ``map_entry`` is fast.
+        """
+        layout = self.layouts.get(keys)
+        if layout is None:
+            if len(self.layouts) >= _MAX_LAYOUTS:
+                self.layouts.clear()  # a feed with unbounded shapes: stay correct, stay bounded
+            layout = _Layout(self.attributes, keys)
+            self.layouts[keys] = layout
+        return layout
+
+    uid_key: str
+    usage_name_key: str
+    given_name_key: str
+    common_name_key: str
+    display_name_key: str
+    birth_name_key: str
+    numen_key: str
+    birth_date_key: str
+    civility_key: str
+    role_key: str
+    admin_function_key: str
+    discipline_key: str
+    main_uai_key: str
+    establishments_key: str
+    responsibilities_key: str
+    academy_key: str
+    mail_key: str
+    mail_aliases_key: str
+    end_of_function_key: str
+    left_on_key: str
+    modify_timestamp_key: str
+    object_class_key: str
+
+
+_MAX_LAYOUTS = 4096
+
+
+class _Layout:
+    """For one shape of entry: the mapped attributes it has, under the entry's own spelling."""
+
+    __slots__ = ("actual", "present")
+
+    def __init__(self, attributes: tuple[tuple[str, str, bool], ...], keys: tuple[str, ...]) -> None:
+        by_lower: dict[str, str] = {}
+        for key in keys:
+            by_lower.setdefault(key.lower(), key)
+        self.actual: dict[str, str] = {}
+        """Lower-case mapped name → the entry's key."""
+        present: list[tuple[str, str, bool, bool]] = []
+        for name, lower, secret in attributes:
+            spelt = by_lower.get(lower)
+            if spelt is not None:
+                self.actual[lower] = spelt
+                present.append((name, spelt, secret, lower in _OPERATIONAL))
+        self.present: tuple[tuple[str, str, bool, bool], ...] = tuple(present)
+        """(name as configured, the entry's key, confidential, operational), in mapping order."""
+
+
+DEFAULT_MAPPING: Final = Mapping()
+
+
+def mapping_problems(overrides: MappingABC[str, object] | None, *, feed: str) -> list[FeedProblem]:
+    """Every problem with a feed's mapping overrides (empty when they are fine).
+
+    Unknown field names, values that are not attribute names, and a confidential field (NUMEN,
+    birth date) sharing its attribute with another field (it would be stored in clear there).
+    The feeds-file loader collects these across all feeds and raises one ``FeedConfigError``.
+    """
+    problems: list[FeedProblem] = []
+    if not overrides:
+        return problems
+    merged: dict[str, tuple[str, ...]] = {
+        name: (v if isinstance(v := getattr(DEFAULT_MAPPING, name), tuple) else (v,)) for name in _FIELDS
+    }
+    for key, value in overrides.items():
+        where = f"mapping.{key}"
+        if key not in _FIELDS:
+            problems.append(FeedProblem(feed, where, f"unknown field (known: {', '.join(_FIELDS)})"))
+            continue
+        names: tuple[object, ...] = (
+            tuple(value) if key == "stable_id" and isinstance(value, list | tuple) else (value,)
+        )
+        if not names:
+            problems.append(FeedProblem(feed, where, "needs at least one attribute name"))
+            continue
+        good = [n for n in names if isinstance(n, str) and _ATTRIBUTE_NAME.fullmatch(n)]
+        if len(good) != len(names):
+            bad = next(n for n in names if n not in good)
+            problems.append(FeedProblem(feed, where, f"not an LDAP attribute name: {bad!r}"))
+            continue
+        merged[key] = tuple(good)
+    for secret in ("numen", "birth_date"):
+        attribute = merged[secret][0].lower()
+        for name, attrs in merged.items():
+            if name != secret and attribute in (a.lower() for a in attrs):
+                problems.append(
+                    FeedProblem(
+                        feed, f"mapping.{secret}", f"attribute {merged[secret][0]!r} is also mapped to {name}"
+                    )
+                )
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Establishment:
+    """One establishment of a person: the main one (``rne``) first, then the ``FrEduRne`` ones."""
+
+    uai: str
+    """Normalised UAI (upper case); see ``valid``."""
+    valid: bool
+    function: str | None = None
+    type: str | None = None
+    nature: str | None = None
+
+    def as_dict(self) -> dict[str, str | bool | None]:
+        """JSON-able form for staging."""
+        return {
+            "uai": self.uai,
+            "valid": self.valid,
+            "function": self.function,
+            "type": self.type,
+            "nature": self.nature,
+        }
+
+
+@lru_cache(maxsize=1 << 18)
+def _establishment(value: RneValue) -> Establishment:
+    return Establishment(value.uai, value.valid, value.function, value.type, value.nature)
+
+
+@dataclass(frozen=True, slots=True)
+class MappedEntry:
+    """One directory entry of one feed, mapped: what staging writes to ``source_records``.
+
+    Holds no NUMEN and no birth date in clear: only their keyed hashes and the birth year.
+    """
+
+    feed: str
+    source_id: str
+    """``entryUUID``/``nsUniqueId`` (lower case) when the entry has one, else the normalised DN."""
+    dn: str
+    uid: str
+    kind: Kind
+    """``person``, or ``functional`` for shared, test and service accounts (kept out of people)."""
+    given_name: str | None
+    usage_name: str | None
+    """``sn``; never ``None`` for a person."""
+    birth_name: str | None
+    display_name: str | None
+    """``displayName``, else ``cn``, as given (spaces collapsed)."""
+    civility: str | None
+    role: str | None
+    """``title``: ``ENS``, ``DIR``..."""
+    admin_function: str | None
+    discipline: str | None
+    main_uai: str | None
+    main_uai_valid: bool
+    establishments: tuple[Establishment, ...]
+    """Main first, then the others in UAI order, each UAI once."""
+    responsible_uais: tuple[str, ...]
+    academy_code: str
+    """Two digits, from ``codaca``, else the feed's."""
+    mail: str | None
+    """Lower-cased."""
+    mail_aliases: tuple[str, ...]
+    numen_hash: str | None
+    birth_hash: str | None
+    birth_swapped_hash: str | None
+    birth_year: int | None
+    active: bool
+    """False on ``finfonction: FF`` (left the post, transfer in progress): inactive, not removed."""
+    left_on: date | None
+    """``dateff``."""
+    modify_timestamp: datetime | None
+    flags: tuple[str, ...]
+    """Short codes of what was wrong but tolerated, sorted (see the module docstring)."""
+    raw: dict[str, list[str]]
+    """The mapped attributes as read, JSON-able, NUMEN and birth date replaced by ``<redacted>``."""
+    content_hash: str
+    """blake2b-128 hex of the mapped content and ``raw``, without the operational attributes: an
+    unchanged entry keeps its hash from run to run."""
+
+    @property
+    def is_person(self) -> bool:
+        """Whether this entry goes to matching (functional accounts do not)."""
+        return self.kind == "person"
+
+
+def normalize_dn(dn: str) -> str:
+    """A DN in one spelling: lower case, no spaces around ``,``, ``=`` and ``+``.
+
+    The fallback identity of an entry whose server has no ``entryUUID``/``nsUniqueId``.
+    """
+    text = dn.strip().lower()
+    # Spaces around separators are rare: test for them before paying for a substitution.
+    if " ," in text or ", " in text or " =" in text or "= " in text or " +" in text or "+ " in text:
+        return _DN_SPACES.sub(r"\1", text)
+    return text
+
+
+@lru_cache(maxsize=1 << 16)
+def _birth_hashes(hasher: Hasher, value: date) -> tuple[str, str | None]:
+    # ~15,000 distinct birth dates in the country: caching saves two HMACs on nearly every entry.
+    swapped = swapped_date(value)
+    return (
+        hasher.hash("birth", value.isoformat()),
+        hasher.hash("birth", swapped.isoformat()) if swapped is not None else None,
+    )
+
+
+def _numen_redacted(value: str) -> bool:
+    if value in _REDACTED_WORDS or len(set(value)) == 1:
+        return True
+    return any(mark in value for mark in _REDACTION_MARKS)
+
+
+def _decoded(dn: str, attrs: Attrs, layout: _Layout) -> dict[str, Sequence[str]]:
+    # Slow path: some mapped value is bytes (an LDAP reader's raw values, or an LDIF value the
+    # parser could not decode). Decode what can be; name the attribute, never the value, if not.
+    out: dict[str, Sequence[str]] = {}
+    for name, key, _, _ in layout.present:
+        values: list[str] = []
+        for value in attrs[key]:
+            if isinstance(value, bytes):
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InvalidEntry(INVALID_UTF8, f"{name} is not valid UTF-8", dn=dn) from None
+            values.append(value)
+        out[key] = values
+    return out
+
+
+def map_entry(
+    dn: str,
+    attrs: Attrs,
+    *,
+    feed: str,
+    academy_code: str,
+    mapping: Mapping = DEFAULT_MAPPING,
+    hasher: Hasher,
+) -> MappedEntry:
+    """Map one entry of feed ``feed`` (academy ``academy_code``, two digits) to a ``MappedEntry``.
+
+    ``attrs`` values are ``str``, or ``bytes`` to be decoded as UTF-8 (slower). Raises
+    ``InvalidEntry`` with a quarantine code when the entry cannot be a person: ``unparsable``
+    (no DN), ``invalid_utf8``, ``control_characters``, ``missing_uid``, ``missing_surname``. A
+    functional account is mapped, with ``kind = "functional"``. Duplicate uids need the whole run:
+    ``FeedValidator`` / ``FeedMapper`` check them.
+    """
+    if not isinstance(dn, str) or not dn.strip():
+        raise InvalidEntry(UNPARSABLE, "entry without a DN")
+    if not dn.isascii():
+        try:
+            dn.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEntry(INVALID_UTF8, "the DN is not valid UTF-8") from None
+    c = mapping._compiled
+    layout = c.layout(tuple(attrs))
+    present = layout.present
+    actual = layout.actual
+
+    # One pass over the mapped attributes builds the text to check, raw, and the content-hash
+    # input. Then str.join refuses bytes (decode, slow path) and one regex search over the joined
+    # text finds any control character.
+    values_by_key = cast(MappingABC[str, Sequence[str]], attrs)
+    if present and (sample := attrs[present[0][1]]) and isinstance(sample[0], bytes):
+        values_by_key = _decoded(dn, attrs, layout)  # an LDAP reader's raw values: decode first
+    while True:
+        seen: list[str] = [dn]
+        raw: dict[str, list[str]] = {}
+        # The content hash covers what the mapped fields are computed from: the raw attributes
+        # (operational ones left out: they change when nothing else does), the DN, the academy
+        # fallback, the keyed hashes (their inputs are redacted in raw; appended below), the
+        # mapping and the rules' version. The mapped fields are a pure function of these, so this
+        # is equivalent to hashing the mapped content, at a fraction of the cost.
+        parts: list[str] = [_HASH_PREFIX, c.fingerprint, dn, academy_code]
+        for name, key, secret, operational in present:
+            found = values_by_key[key]
+            seen += found
+            kept = [REDACTED] * len(found) if secret else list(found)
+            raw[name] = kept
+            if not operational:
+                parts.append(name)
+                parts.append("\x1e".join(sorted(kept)) if len(kept) > 1 else kept[0] if kept else "")
+        try:
+            joined = " ".join(seen)
+        except TypeError:
+            values_by_key = _decoded(dn, attrs, layout)
+            continue
+        break
+    if CONTROL_CHARACTERS.search(joined) is not None:
+        raise InvalidEntry(CONTROL, _control_message(dn, values_by_key, present), dn=dn)
+
+    def values(lower: str) -> Sequence[str]:
+        key = actual.get(lower)
+        return values_by_key[key] if key is not None else ()
+
+    # The first value of every mapped attribute, stripped: most fields are single-valued, and one
+    # comprehension is cheaper than a function call per field. "" means absent.
+    first = {lower: found[0].strip() for lower, key in actual.items() if (found := values_by_key[key])}.get
+
+    flags: list[str] = []
+    uid = first(c.uid_key) or None
+    usage_name = first(c.usage_name_key) or None
+    given_name = first(c.given_name_key) or None
+    birth_name = first(c.birth_name_key) or None
+    common_name = first(c.common_name_key) or None
+    display_name = first(c.display_name_key) or None
+    if "  " in f"{usage_name}|{given_name}|{birth_name}|{common_name}|{display_name}":
+        flags.append("double_space")
+        usage_name, given_name, birth_name, common_name, display_name = (
+            " ".join(n.split()) if n else None
+            for n in (usage_name, given_name, birth_name, common_name, display_name)
+        )
+    display_name = display_name or common_name
+
+    mail: str | None = None
+    aliases: list[str] = []
+    for value in values(c.mail_key):
+        stripped = value.strip()
+        lowered = stripped.lower()
+        if not lowered:
+            continue
+        if mail is not None:
+            aliases.append(lowered)
+            continue
+        mail = lowered
+        if lowered != stripped:
+            flags.append("mail_uppercase")
+        if "@" not in lowered or " " in lowered:
+            flags.append("mail_invalid")
+        elif lowered.rpartition("@")[2] in _LEGACY_DOMAINS:
+            flags.append("legacy_mail_domain")
+    for value in values(c.mail_aliases_key):
+        lowered = value.strip().lower()
+        if lowered and lowered != mail:
+            aliases.append(lowered)
+
+    kind = classify_kind(
+        dn,
+        uid=uid,
+        given_name=given_name,
+        names=(usage_name, common_name, display_name),
+        mail=mail,
+        object_classes=values(c.object_class_key),
+    )
+    if kind == "person":
+        if uid is None:
+            raise InvalidEntry(MISSING_UID, "a person entry without uid", dn=dn)
+        if usage_name is None:
+            raise InvalidEntry(MISSING_SURNAME, f"uid {uid!r} has no surname (sn)", dn=dn)
+        if given_name is None:
+            flags.append("given_name_missing")
+        if mail is None:
+            flags.append("mail_missing")
+    elif uid is None:
+        # A functional account needs no uid to be recognised; its RDN value names it.
+        uid = dn.partition(",")[0].partition("=")[2].strip()
+
+    source_id: str | None = None
+    for lower in c.stable_keys:
+        source_id = first(lower)
+        if source_id:
+            source_id = source_id.lower()
+            break
+    if not source_id:
+        source_id = normalize_dn(dn)
+
+    # Confidential values: hashed, never kept.
+    numen_hash: str | None = None
+    numen = first(c.numen_key)
+    if not numen:
+        flags.append("numen_missing")
+    else:
+        numen = numen.upper()
+        if _NUMEN.fullmatch(numen):
+            numen_hash = hasher.hash("numen", numen)
+        elif _numen_redacted(numen):
+            flags.append("numen_redacted")
+        else:
+            flags.append("numen_invalid")
+    birth_hash: str | None = None
+    birth_swapped_hash: str | None = None
+    birth_year: int | None = None
+    birth_text = first(c.birth_date_key)
+    if not birth_text:
+        flags.append("birthdate_missing")
+    else:
+        born = parse_date(birth_text)
+        if born is None or born.year < BIRTH_YEAR_MIN:
+            flags.append("birthdate_invalid")
+        else:
+            birth_hash, birth_swapped_hash = _birth_hashes(hasher, born)
+            birth_year = born.year
+
+    main_uai, main_uai_valid, establishments, responsible, place_flags = _establishments(
+        tuple(values(c.main_uai_key)),
+        tuple(values(c.establishments_key)),
+        tuple(values(c.responsibilities_key)),
+    )
+    if place_flags:
+        flags += place_flags
+
+    academy = academy_code.zfill(2)[-2:]
+    codaca = first(c.academy_key)
+    if codaca:
+        known = by_codaca(codaca)
+        if known is None:
+            flags.append("codaca_invalid")
+        else:
+            academy = known.code
+
+    end = first(c.end_of_function_key)
+    active = not end or end.upper() != "FF"
+    left_text = first(c.left_on_key)
+    left_on = parse_date(left_text) if left_text else None
+    if left_text and left_on is None:
+        flags.append("dateff_invalid")
+    stamp_text = first(c.modify_timestamp_key)
+    modify_timestamp = parse_generalized_time(stamp_text) if stamp_text else None
+    if stamp_text and modify_timestamp is None:
+        flags.append("modify_timestamp_invalid")
+
+    civility = first(c.civility_key)
+    role = first(c.role_key)
+    admin_function = first(c.admin_function_key)
+    discipline = first(c.discipline_key)
+
+    parts.append(numen_hash or "")
+    parts.append(birth_hash or "")
+    content_hash = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+    if kind == "functional" and flags:
+        # Mailboxes have no NUMEN or birth date by nature: those flags would only be noise.
+        flags = [f for f in flags if f not in _PERSON_ONLY_FLAGS]
+    flags.sort()
+    return MappedEntry(
+        feed,
+        source_id,
+        dn,
+        uid,
+        kind,
+        given_name,
+        usage_name,
+        birth_name,
+        display_name,
+        civility.upper() if civility else None,
+        role.upper() if role else None,
+        admin_function.upper() if admin_function else None,
+        discipline.upper() if discipline else None,
+        main_uai,
+        main_uai_valid,
+        establishments,
+        responsible,
+        academy,
+        mail,
+        tuple(sorted(set(aliases))) if aliases else (),
+        numen_hash,
+        birth_hash,
+        birth_swapped_hash,
+        birth_year,
+        active,
+        left_on,
+        modify_timestamp,
+        tuple(flags),
+        raw,
+        content_hash,
+    )
+
+
+def _control_message(
+    dn: str, values_by_key: MappingABC[str, Sequence[str]], present: Iterable[tuple[str, str, bool, bool]]
+) -> str:
+    # Slow path, only for rejected entries: say where, never the value.
+    found = first_control_character(dn)
+    if found is not None:
+        return f"the DN holds the control character {found}"
+    for name, key, _, _ in present:
+        for value in values_by_key[key]:
+            found = first_control_character(value)
+            if found is not None:
+                return f"{name} holds the control character {found}"
+    return "a control character"
+
+
+@lru_cache(maxsize=1 << 16)
+def _establishments(
+    rne_values: tuple[str, ...], rne_list: tuple[str, ...], resp_list: tuple[str, ...]
+) -> tuple[str | None, bool, tuple[Establishment, ...], tuple[str, ...], tuple[str, ...]]:
+    """(main UAI, its validity, establishments, responsible UAIs, flags) of one entry.
+
+    Cached on the raw values: people of one school with one function share them exactly.
+    """
+    invalid = lowercase = malformed = False
+    main: RneValue | None = None
+    if rne_values and rne_values[0].strip():
+        checked = check_uai(rne_values[0])
+        main = RneValue(checked.uai, checked.valid, checked.lowercase, bare=True)
+    others: dict[str, RneValue] = {}
+    for value in rne_list:
+        parsed = parse_fredurne(value)
+        if parsed is None:
+            malformed = True
+        elif parsed.uai not in others:
+            others[parsed.uai] = parsed
+    for value in rne_values[1:]:
+        # A second rne value is rare; keep it as an establishment rather than lose it.
+        if value.strip():
+            checked = check_uai(value)
+            others.setdefault(checked.uai, RneValue(checked.uai, checked.valid, checked.lowercase, bare=True))
+    responsible: list[str] = []
+    for value in resp_list:
+        parsed = parse_fredurne_resp(value)
+        if parsed is None:
+            if value.strip().upper() not in NO_RESPONSIBILITY:
+                malformed = True
+            continue
+        invalid |= not parsed.valid
+        lowercase |= parsed.lowercase
+        if parsed.uai not in responsible:
+            responsible.append(parsed.uai)
+
+    flags: list[str] = []
+    if main is None:
+        if others:
+            flags.append("rne_missing")
+            main = next(iter(others.values()))
+    elif others and main.uai not in others:
+        flags.append("rne_not_in_freduRne")
+    ordered: list[Establishment] = []
+    if main is not None:
+        invalid |= not main.valid
+        lowercase |= main.lowercase
+        detailed = others.pop(main.uai, None)
+        ordered.append(_establishment(detailed if detailed is not None else main))
+        if detailed is not None:
+            lowercase |= detailed.lowercase
+    for uai in sorted(others):
+        other = others[uai]
+        invalid |= not other.valid
+        lowercase |= other.lowercase
+        ordered.append(_establishment(other))
+    if invalid:
+        flags.append("invalid_uai")
+    if lowercase:
+        flags.append("uai_lowercase")
+    if malformed:
+        flags.append("fredurne_malformed")
+    return (
+        main.uai if main is not None else None,
+        main.valid if main is not None else False,
+        tuple(ordered),
+        tuple(responsible),
+        tuple(flags),
+    )
+
+
+def to_record(mapped: MappedEntry, record_id: int) -> Record:
+    """The matching engine's ``Record`` for a mapped person (``record_id`` = ``source_records.id``).
+
+    Raises ``ValueError`` for a functional account: those are kept out of matching.
+    """
+    if mapped.kind != "person" or mapped.usage_name is None:
+        raise ValueError(f"{mapped.dn}: a functional account is not a person and is not matched")
+    return Record(
+        id=record_id,
+        feed=mapped.feed,
+        academy=mapped.academy_code,
+        uid=mapped.uid,
+        given_name=mapped.given_name or "",
+        usage_name=mapped.usage_name,
+        birth_name=mapped.birth_name,
+        civility=mapped.civility,
+        role=mapped.role,
+        discipline=mapped.discipline,
+        establishments=tuple(e.uai for e in mapped.establishments),
+        mail=mapped.mail,
+        numen_hash=mapped.numen_hash,
+        birth_hash=mapped.birth_hash,
+        birth_swapped_hash=mapped.birth_swapped_hash,
+        birth_year=mapped.birth_year,
+        active=mapped.active,
+    )
+
+
+@dataclass
+class FeedStats:
+    """What one feed run read and did with it, for the run record and the report."""
+
+    read: int = 0
+    people: int = 0
+    functional: int = 0
+    inactive: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    flags: Counter[str] = field(default_factory=Counter)
+
+
+class FeedMapper:
+    """Mapping and validation of one feed run, one entry at a time: ``process()`` is the pipeline.
+
+    ``process((dn, attrs))`` gives a ``MappedEntry`` or a ``QuarantineItem`` (from
+    ``map_entry``'s ``InvalidEntry``, a duplicate uid, or a reader's ``UnparsableRecord``), and
+    counts both in ``stats``. Create one per feed run.
+    """
+
+    __slots__ = ("academy_code", "feed", "hasher", "mapping", "stats", "validator")
+
+    def __init__(
+        self, *, feed: str, academy_code: str, mapping: Mapping = DEFAULT_MAPPING, hasher: Hasher
+    ) -> None:
+        self.feed = feed
+        self.academy_code = academy_code
+        self.mapping = mapping
+        self.hasher = hasher
+        self.validator = FeedValidator(feed, confidential=mapping.confidential_attributes())
+        self.stats = FeedStats()
+
+    def process(self, item: tuple[str, Attrs] | UnparsableRecord) -> MappedEntry | QuarantineItem:
+        """Map and validate one entry as a reader yields it."""
+        stats = self.stats
+        stats.read += 1
+        if isinstance(item, UnparsableRecord):
+            rejected = self.validator.unparsable(item)
+            stats.quarantined[rejected.reason] += 1
+            return rejected
+        dn, attrs = item
+        try:
+            entry = map_entry(
+                dn,
+                attrs,
+                feed=self.feed,
+                academy_code=self.academy_code,
+                mapping=self.mapping,
+                hasher=self.hasher,
+            )
+        except InvalidEntry as error:
+            rejected = self.validator.reject(dn, attrs, error)
+            stats.quarantined[rejected.reason] += 1
+            return rejected
+        duplicate = self.validator.accept(entry)
+        if duplicate is not None:
+            stats.quarantined[duplicate.reason] += 1
+            return duplicate
+        if entry.kind == "person":
+            stats.people += 1
+        else:
+            stats.functional += 1
+        if not entry.active:
+            stats.inactive += 1
+        if entry.flags:
+            stats.flags.update(entry.flags)
+        return entry
+
+    def map_all(
+        self, items: Iterable[tuple[str, Attrs] | UnparsableRecord]
+    ) -> Iterator[MappedEntry | QuarantineItem]:
+        """``process()`` over a reader's stream, lazily."""
+        for item in items:
+            yield self.process(item)
