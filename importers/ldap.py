@@ -40,6 +40,7 @@ from importers.dates import changed_since_filter
 from importers.errors import FeedReadError
 from importers.feeds import FeedConfig
 from importers.mapping import Attrs, Mapping
+from importers.validate import is_container
 
 __all__ = ["PAGED_RESULTS_OID", "LdapReader", "ServerInfo", "ldap_filter"]
 
@@ -91,8 +92,23 @@ def ldap_filter(feed: FeedConfig, since: datetime | None) -> str:
     return changed_since_filter(since, base_filter=feed.filter)
 
 
+def _decoded(raw: dict[str, list[bytes]]) -> dict[str, list[str | bytes]]:
+    """Values as the LDIF reader gives them: ``str`` when UTF-8, the ``bytes`` otherwise (which
+    ``map_entry`` quarantines as ``invalid_utf8``). Same types from both readers: same records."""
+    out: dict[str, list[str | bytes]] = {}
+    for name, values in raw.items():
+        decoded: list[str | bytes] = []
+        for value in values:
+            try:
+                decoded.append(value.decode("utf-8"))
+            except UnicodeDecodeError:
+                decoded.append(value)
+        out[name] = decoded
+    return out
+
+
 class LdapReader:
-    """Iterate a feed's entries over LDAP as ``(dn, attrs)`` with ``attrs`` name → ``bytes`` values.
+    """Iterate a feed's entries over LDAP as ``(dn, attrs)``, values ``str`` (or ``bytes`` if not UTF-8).
 
     ``since`` set: incremental scan (entries modified or created at or after it). ``entries_read``
     counts as it goes. Iterate once; the connection is closed at the end, on error or when the
@@ -168,7 +184,7 @@ class LdapReader:
             use_ssl=use_ssl,
             tls=tls,
             get_info=ldap3.NONE,  # we read the root DSE ourselves, asking only what we need
-            connect_timeout=feed.connect_timeout,
+            connect_timeout=max(1, round(feed.connect_timeout)),  # ldap3 packs it as an integer
         )
         self._password = feed.password()
         conn = ldap3.Connection(
@@ -177,7 +193,7 @@ class LdapReader:
             password=self._password,
             auto_bind=ldap3.AUTO_BIND_NONE,
             read_only=True,
-            receive_timeout=feed.read_timeout,
+            receive_timeout=max(1, round(feed.read_timeout)),
             raise_exceptions=False,
             check_names=False,
             return_empty_attributes=False,
@@ -195,7 +211,7 @@ class LdapReader:
         except FeedReadError:
             self.close()
             raise
-        except (ldap_errors.LDAPException, OSError, ssl.SSLError) as exc:
+        except Exception as exc:  # ldap3 lets socket, ssl and struct errors through as they are
             self.close()
             raise self._from_exception(exc, f"connecting to {parts.hostname}:{server.port}") from None
         log.debug(
@@ -212,7 +228,7 @@ class LdapReader:
             "",
             "(objectClass=*)",
             ldap3.BASE,
-            attributes=["supportedControl", "vendorName", "vendorVersion"],
+            attributes=["supportedControl", "supportedFeatures", "vendorName", "vendorVersion"],
         )
         self._check(conn, "reading the root DSE")
         attrs: dict[str, list[bytes]] = {}
@@ -225,9 +241,11 @@ class LdapReader:
             return values[0].decode("utf-8", "replace") if values else None
 
         controls = frozenset(v.decode("ascii", "replace") for v in attrs.get("supportedcontrol", ()))
+        features = {v.decode("ascii", "replace") for v in attrs.get("supportedfeatures", ())}
         vendor = first("vendorName")
-        if vendor is None and "1.3.6.1.4.1.4203.1.9.1.1" in controls:
-            vendor = "OpenLDAP"  # slapd does not publish vendorName; its sync control gives it away
+        if vendor is None and "1.3.6.1.4.1.4203.1.5.1" in features:
+            # slapd publishes no vendorName; features under OpenLDAP's own OID arc give it away.
+            vendor = "OpenLDAP"
         return ServerInfo(vendor, first("vendorVersion"), controls)
 
     def close(self) -> None:
@@ -253,6 +271,7 @@ class LdapReader:
         search_filter = ldap_filter(feed, self.since)
         attributes = self.mapping.requested_attributes()
         paged = self.server_info.paged_results
+        uid_attribute = self.mapping.uid
         if not paged:
             log.warning("feed %s: the server does not support paged results; one plain search", feed.name)
         cookie: bytes | None = None
@@ -269,15 +288,18 @@ class LdapReader:
                     paged_criticality=paged,
                     paged_cookie=cookie,
                 )
-            except (ldap_errors.LDAPException, OSError) as exc:
+            except Exception as exc:  # any failure mid-scan: the scan is incomplete
                 raise self._from_exception(exc, doing) from None
             result = self._check(conn, doing)
             self.pages += 1
             for item in conn.response or ():
                 if item.get("type") != "searchResEntry":
                     continue  # referrals and references: not entries of this directory
+                attrs = _decoded(item["raw_attributes"])
+                if is_container(item["dn"], attrs, uid_attribute=uid_attribute):
+                    continue  # ou=, o=... under a broad filter: structure, like the LDIF reader skips
                 self.entries_read += 1
-                yield item["dn"], item["raw_attributes"]
+                yield item["dn"], attrs
             if not paged:
                 return
             control = (result.get("controls") or {}).get(PAGED_RESULTS_OID)

@@ -61,7 +61,7 @@ __all__ = ["Progress", "RunResult", "import_ldap", "import_ldif", "run_feed"]
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
-"""Called now and then with the number of entries read so far."""
+"""Called every ``progress_every`` entries with the number read so far (and once at the end)."""
 
 Source = Iterable[tuple[str, Attrs] | UnparsableRecord]
 
@@ -104,6 +104,7 @@ def run_feed(
     force: bool = False,
     wait: bool = False,
     progress: Progress | None = None,
+    progress_every: int = 1000,
     fingerprint: str | None = None,
     recheck: bool = False,
 ) -> RunResult:
@@ -134,7 +135,7 @@ def run_feed(
                 if skipped is not None:
                     skipped.seconds = time.monotonic() - started
                     return skipped
-            result = run.execute(hasher, open_source, progress, fingerprint)
+            result = run.execute(hasher, open_source, progress, fingerprint, progress_every)
         except BaseException as exc:
             # Unexpected (a bug, the database gone, Ctrl-C): say so on the run if the session lives.
             if not conn.closed and not conn.broken:
@@ -193,6 +194,7 @@ class _Run:
         open_source: Callable[[psycopg.Connection[Any], int], tuple[Mode, Source]],
         progress: Progress | None,
         fingerprint: str | None,
+        progress_every: int,
     ) -> RunResult:
         """Read and stage, then plan and apply in one transaction."""
         conn, feed, run_id = self.conn, self.feed, self.run_id
@@ -203,7 +205,7 @@ class _Run:
         try:
             self.mode, source = open_source(conn, run_id)
             create_stage(conn)
-            staged = stage_entries(conn, mapper.map_all(source), on_progress=progress)
+            staged = stage_entries(conn, mapper.map_all(source), on_progress=progress, every=progress_every)
             counts.read = mapper.stats.read
             counts.quarantined = staged.quarantined
             duplicates = prepare_stage(conn, feed.name)
@@ -269,6 +271,7 @@ def import_ldap(
     force: bool = False,
     wait: bool = False,
     progress: Progress | None = None,
+    progress_every: int = 1000,
 ) -> RunResult:
     """Import an LDAP feed. Incremental reads what changed since the last successful run (minus
     the feed's overlap) and never removes; with no successful run yet it is a full scan."""
@@ -299,6 +302,7 @@ def import_ldap(
         force=force,
         wait=wait,
         progress=progress,
+        progress_every=progress_every,
     )
 
 
@@ -326,6 +330,7 @@ def import_ldif(
     force: bool = False,
     wait: bool = False,
     progress: Progress | None = None,
+    progress_every: int = 1000,
     recheck: bool = False,
 ) -> RunResult:
     """Import one LDIF export as a full scan of ``feed``."""
@@ -348,6 +353,7 @@ def import_ldif(
         force=force,
         wait=wait,
         progress=progress,
+        progress_every=progress_every,
         fingerprint=fingerprint,
         recheck=recheck,
     )
