@@ -1,4 +1,4 @@
-"""Tolerant parsers for ``FrEduRne`` and ``FrEduRneResp``, the establishments of an agent.
+"""The establishments of an agent: tolerant ``FrEduRne`` / ``FrEduRneResp`` parsers, and their merge.
 
 ``FrEduRne`` (where the agent works) is ``$``-separated::
 
@@ -35,7 +35,9 @@ from importers.uai import check_uai
 __all__ = [
     "ESTABLISHMENT_TYPES",
     "NO_RESPONSIBILITY",
+    "Establishment",
     "RneValue",
+    "establishments_of",
     "parse_fredurne",
     "parse_fredurne_resp",
 ]
@@ -153,3 +155,106 @@ def parse_fredurne_resp(value: str) -> RneValue | None:
     if value.strip().upper() in NO_RESPONSIBILITY:
         return None
     return parse_fredurne(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Establishment:
+    """One establishment of a person: the main one (``rne``) first, then the ``FrEduRne`` ones."""
+
+    uai: str
+    """Normalised UAI (upper case); see ``valid``."""
+    valid: bool
+    function: str | None = None
+    type: str | None = None
+    nature: str | None = None
+
+    def as_dict(self) -> dict[str, str | bool | None]:
+        """JSON-able form for staging."""
+        return {
+            "uai": self.uai,
+            "valid": self.valid,
+            "function": self.function,
+            "type": self.type,
+            "nature": self.nature,
+        }
+
+
+@lru_cache(maxsize=1 << 18)
+def _establishment(value: RneValue) -> Establishment:
+    return Establishment(value.uai, value.valid, value.function, value.type, value.nature)
+
+
+@lru_cache(maxsize=1 << 16)
+def establishments_of(
+    rne_values: tuple[str, ...], rne_list: tuple[str, ...], resp_list: tuple[str, ...]
+) -> tuple[str | None, bool, tuple[Establishment, ...], tuple[str, ...], tuple[str, ...]]:
+    """The establishments of one entry from its ``rne``, ``FrEduRne`` and ``FrEduRneResp`` values.
+
+    Returns (main UAI, its validity, establishments, responsible UAIs, flags): the main one
+    (``rne``, else the first ``FrEduRne``) first, merged with its ``FrEduRne`` details, then the
+    others in UAI order, each UAI once. The flags are ``invalid_uai``, ``uai_lowercase``,
+    ``rne_missing``, ``rne_not_in_freduRne`` and ``fredurne_malformed``. Cached on the raw values:
+    people of one school with one function share them exactly.
+    """
+    invalid = lowercase = malformed = False
+    main: RneValue | None = None
+    if rne_values and rne_values[0].strip():
+        checked = check_uai(rne_values[0])
+        main = RneValue(checked.uai, checked.valid, checked.lowercase, bare=True)
+    others: dict[str, RneValue] = {}
+    for value in rne_list:
+        parsed = parse_fredurne(value)
+        if parsed is None:
+            malformed = True
+        elif parsed.uai not in others:
+            others[parsed.uai] = parsed
+    for value in rne_values[1:]:
+        # A second rne value is rare; keep it as an establishment rather than lose it.
+        if value.strip():
+            checked = check_uai(value)
+            others.setdefault(checked.uai, RneValue(checked.uai, checked.valid, checked.lowercase, bare=True))
+    responsible: list[str] = []
+    for value in resp_list:
+        parsed = parse_fredurne_resp(value)
+        if parsed is None:
+            if value.strip().upper() not in NO_RESPONSIBILITY:
+                malformed = True
+            continue
+        invalid |= not parsed.valid
+        lowercase |= parsed.lowercase
+        if parsed.uai not in responsible:
+            responsible.append(parsed.uai)
+
+    flags: list[str] = []
+    if main is None:
+        if others:
+            flags.append("rne_missing")
+            main = next(iter(others.values()))
+    elif others and main.uai not in others:
+        flags.append("rne_not_in_freduRne")
+    ordered: list[Establishment] = []
+    if main is not None:
+        invalid |= not main.valid
+        lowercase |= main.lowercase
+        detailed = others.pop(main.uai, None)
+        ordered.append(_establishment(detailed if detailed is not None else main))
+        if detailed is not None:
+            lowercase |= detailed.lowercase
+    for uai in sorted(others):
+        other = others[uai]
+        invalid |= not other.valid
+        lowercase |= other.lowercase
+        ordered.append(_establishment(other))
+    if invalid:
+        flags.append("invalid_uai")
+    if lowercase:
+        flags.append("uai_lowercase")
+    if malformed:
+        flags.append("fredurne_malformed")
+    return (
+        main.uai if main is not None else None,
+        main.valid if main is not None else False,
+        tuple(ordered),
+        tuple(responsible),
+        tuple(flags),
+    )

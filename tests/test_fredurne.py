@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importers.fredurne import RneValue, parse_fredurne, parse_fredurne_resp
+from importers.fredurne import Establishment, RneValue, establishments_of, parse_fredurne, parse_fredurne_resp
 
 
 def test_canonical_value() -> None:
@@ -97,3 +97,28 @@ def test_never_raises(value: str) -> None:
     parsed = parse_fredurne(value)
     if parsed is not None:
         assert parsed.uai == value.split("$")[0].strip().upper()
+
+
+def test_establishments_of_merges_main_first() -> None:
+    main, valid, places, responsible, flags = establishments_of(
+        ("0590121l",),
+        ("0693045K$UAJ$PU$ENS$0693045K$T3$LYC$300", "0590121L$UAJ$PU$DIR$0590121L$T3$CLG$340", "0693045K"),
+        ("X", "0921042H$UAJ$PU$N$T3$LYC$300"),
+    )
+    assert (main, valid) == ("0590121L", True)
+    assert places == (
+        Establishment("0590121L", True, "DIR", "CLG", "340"),
+        Establishment("0693045K", True, "ENS", "LYC", "300"),
+    )
+    assert responsible == ("0921042H",)
+    assert flags == ("uai_lowercase",)
+
+
+def test_establishments_of_flags() -> None:
+    assert establishments_of((), ("0291101Q",), ())[::4] == ("0291101Q", ("rne_missing", "invalid_uai"))
+    assert establishments_of(("0291101P",), ("0693045K", "$$"), ("GARBAGE$",))[4] == (
+        "rne_not_in_freduRne",
+        "invalid_uai",
+        "fredurne_malformed",
+    )
+    assert establishments_of((), (), ()) == (None, False, (), (), ())
