@@ -71,6 +71,31 @@ class Settings(BaseSettings):
     pool_max_size: int = Field(10, ge=1, description="Maximum PostgreSQL connections per process.")
     host: str = Field("127.0.0.1", description="Address `directory serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `directory serve` listens on.")
+    workers: int = Field(1, ge=1, description="API worker processes `directory serve` starts.")
+    search_min_query_length: int = Field(
+        2, ge=1, description="Shortest search query accepted (letters and digits), against scraping."
+    )
+    search_max_query_length: int = Field(100, ge=10, description="Longest search query accepted.")
+    search_max_results: int = Field(25, ge=1, le=25, description="Cap on results per search (at most 25).")
+    search_refresh_interval: float = Field(
+        2.0, gt=0, description="Seconds between two checks of the store for index changes, per worker."
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=1, description="Requests per minute per API key and worker, unless the key sets its own."
+    )
+    rate_limit_burst: int = Field(
+        60, ge=1, description="Requests an API key may send at once above its rate."
+    )
+    api_key_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a worker trusts a checked API key (a revocation takes this long)."
+    )
+    exposure_flush_interval: float = Field(
+        5.0, gt=0, description="Seconds between writes of the distinct people returned per key and day."
+    )
+    tchap_homeserver: str = Field(
+        "agent.education.tchap.gouv.fr",
+        description="Homeserver of the Matrix user ids the Tchap-compatible endpoint returns.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -1,0 +1,178 @@
+"""The FastAPI application factory: ``create_app(settings) -> FastAPI``.
+
+Composable: the admin UI mounts its own routers on the returned app (``app.include_router``),
+and reaches the shared state as ``app.state.api`` (``ApiState``: the stores, the search service).
+
+At start (lifespan): open the primary (migrations applied) and the read store
+(``DIRECTORY_READ_DATABASE_URL`` when set), sync the configured instances and assign home
+instances (primary only), then load the search index, in the background unless
+``index="blocking"``: ``/readyz`` answers 503 until it is loaded, and searches wait for it. A
+background thread then keeps the index fresh and flushes the exposure counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+from typing import Literal
+
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from directory.api import compat, people
+from directory.api.deps import ApiState, StateDep
+from directory.api.errors import install_error_handlers
+from directory.api.metrics import Metrics, TimingMiddleware
+from directory.api.responses import json_response
+from directory.api.schemas import Health
+from directory.apikeys import KeyCache
+from directory.config import Settings
+from directory.db import Database
+from directory.instances import assign_home_instances, load_instances, sync_instances
+from directory.migrate import open_database
+from directory.ratelimit import ExposureCounter, RateLimiter
+from directory.search.service import SearchService
+from directory.ui import mount_ui
+
+__all__ = ["create_app", "prepare_primary"]
+
+log = logging.getLogger(__name__)
+
+try:
+    VERSION = metadata.version("directory")
+except metadata.PackageNotFoundError:  # running from a source tree that was not installed
+    VERSION = "0"
+
+DESCRIPTION = """\
+People-picker search and identity resolution for the national education directory.
+
+Every endpoint needs an API key: `Authorization: Bearer <key>` (created with
+`directory keys create --name NAME --scopes search,resolve`). Errors are JSON:
+`{"error": {"code": "<stable code>", "message": "..."}}`.
+"""
+
+
+def prepare_primary(db: Database, settings: Settings) -> None:
+    """Sync the configured instances and give new people a home instance (on the primary)."""
+    if settings.instances is not None:
+        sync_instances(db, load_instances(settings.instances))
+    assign_home_instances(db)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    index: Literal["background", "blocking"] = "background",
+    search: SearchService | None = None,
+    prepare: bool = True,
+) -> FastAPI:
+    """Build the API. ``search`` may be given (benchmarks serve an index built without a store)."""
+    metrics = Metrics()
+    state_box: dict[str, ApiState] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db: Database | None = None
+        read_db: Database | None = None
+        service = search
+        if service is None:
+            db = open_database(settings)
+            read_db = (
+                Database.from_settings(settings, read_only=True).open() if settings.read_database_url else db
+            )
+            service = SearchService(read_db, refresh_interval=settings.search_refresh_interval)
+        state = ApiState(
+            settings=settings,
+            db=db,
+            read_db=read_db,
+            search=service,
+            keys=KeyCache(db, settings.api_key_cache_seconds) if db is not None else None,
+            limiter=RateLimiter(default_rate=settings.rate_limit_per_minute, burst=settings.rate_limit_burst),
+            exposure=ExposureCounter(db),
+            metrics=metrics,
+        )
+        app.state.api = state_box["state"] = state
+        stop = threading.Event()
+
+        def load() -> None:
+            try:
+                if db is not None and prepare:
+                    prepare_primary(db, settings)
+                if not service.ready:
+                    service.rebuild()
+            except Exception:
+                log.exception("the search index could not be loaded")
+
+        if index == "blocking" or search is not None:
+            load()
+        else:
+            threading.Thread(target=load, name="search-initial-load", daemon=True).start()
+        if db is not None:
+            service.start()
+
+        def flush_loop() -> None:
+            while not stop.wait(settings.exposure_flush_interval):
+                try:
+                    state.exposure.flush()
+                except Exception:
+                    log.exception("could not write the exposure counter")
+
+        flusher = threading.Thread(target=flush_loop, name="exposure-flush", daemon=True)
+        flusher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            service.stop()
+            try:
+                state.exposure.flush()
+            except Exception:
+                log.exception("could not write the exposure counter")
+            if read_db is not None and read_db is not db:
+                read_db.close()
+            if db is not None:
+                db.close()
+
+    app = FastAPI(
+        title="National directory: people search and resolution",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(TimingMiddleware, metrics=metrics)
+    app.include_router(people.router)
+    app.include_router(compat.router)
+    mount_ui(app, settings)  # the admin review UI and the share-dialog demo (issue 6)
+
+    @app.get("/healthz", response_model=Health, tags=["operations"], summary="The process answers")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        tags=["operations"],
+        summary="The index is loaded (503 until then)",
+        responses={503: {"model": Health}},
+    )
+    async def readyz(state: StateDep) -> Response:
+        if not state.search.ready:
+            return json_response({"status": "starting"}, status=503)
+        snap = state.search.snapshot
+        return json_response({"status": "ok", "people": snap.size, "generation": snap.generation})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def metrics_endpoint(state: StateDep) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        if state.search.ready:
+            snap = state.search.snapshot
+            metrics.index_people.set(snap.size)
+            metrics.index_generation.set(snap.generation)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,226 @@
+"""What clients already speak: the Nextcloud Global Scale lookup server, a sharees-shaped search for
+a Nextcloud collaborator plugin, and Tchap's (Matrix) user-directory search.
+
+Each is the same index and ranking as ``/v1/people/search``, in the client's own JSON shape, so
+that a Nextcloud or a Tchap can be pointed at the directory with configuration, not code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from directory.api.deps import SearchKey, StateDep, authenticate, bearer_token
+from directory.api.errors import ERROR_RESPONSES
+from directory.api.people import visible
+from directory.api.responses import json_response
+from directory.api.schemas import (
+    GsReport,
+    GsReportResult,
+    GsUser,
+    MatrixSearch,
+    MatrixUsers,
+    ShareesPublic,
+)
+from directory.errors import InvalidInputError, NotFoundError
+from directory.instances import Account, report_accounts
+from directory.ratelimit import cap_limit, check_query
+from directory.search.service import Found
+from matching.normalize import normalize_text
+
+__all__ = ["router"]
+
+router = APIRouter(responses=ERROR_RESPONSES)
+
+
+def _gs_user(f: Found) -> dict[str, object]:
+    p = f.fields()
+    cloud_id = str(p.get("cloud_id") or "")
+    return {
+        "federationId": cloud_id,
+        "name": {"value": p["display_name"], "verified": 0},
+        "email": {"value": p.get("email") or "", "verified": 1 if p.get("email") else 0},
+        "userid": {"value": cloud_id.rpartition("@")[0], "verified": 0},
+    }
+
+
+@router.get(
+    "/users",
+    tags=["Nextcloud Global Scale"],
+    response_model=list[GsUser] | GsUser,
+    summary="Lookup-server search (array) or exact lookup (one object)",
+    description="`search=marie mart` answers an array like the GS lookup server (ranked, accent- "
+    "and order-insensitive, at most 25). With `exact=1&keys[]=userid` or `keys[]=email` it answers "
+    "the single matching object, as Nextcloud expects at login to route a person to their home "
+    "instance; 404 when nobody matches.",
+)
+async def gs_users(
+    state: StateDep,
+    key: SearchKey,
+    search: Annotated[str, Query(description="Query, or the exact user id / e-mail.")],
+    exact: Annotated[int, Query(ge=0, le=1)] = 0,
+    keys: Annotated[list[str] | None, Query(alias="keys[]", description="`userid` and/or `email`.")] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    settings = state.settings
+    if exact:
+        key.require("resolve")
+        value = check_query(search, min_length=1, max_length=300, name="search")
+        fields = set(keys or ["userid", "email"])
+        if not fields <= {"userid", "email"}:
+            raise InvalidInputError("keys[] must be userid or email")
+        found: list[Found] = []
+        if "userid" in fields:
+            found += state.search.lookup(userid=value)
+        if "email" in fields and not found:
+            found += state.search.lookup(email=value)
+        found = [f for f in found if visible(key, f)]
+        if len(found) != 1:
+            raise NotFoundError("no single user matches")
+        state.shown(key, found)
+        return json_response(_gs_user(found[0]))
+    text = check_query(
+        search,
+        min_length=settings.search_min_query_length,
+        max_length=settings.search_max_query_length,
+        name="search",
+    )
+    found = state.search.search(
+        text, limit=cap_limit(limit, settings.search_max_results), academy=key.academy_code
+    )
+    state.shown(key, found)
+    return json_response([_gs_user(f) for f in found])
+
+
+@router.post(
+    "/gs/users",
+    tags=["Nextcloud Global Scale"],
+    response_model=GsReportResult,
+    summary="An instance reports its accounts (batch)",
+    description="Shaped like the GS lookup server's provisioning call. Needs a key with the "
+    "`instance` scope (Bearer header, or `authKey` in the body as GS instances send it). Each "
+    "account is linked to its person by e-mail (else uid); a linked account fixes the person's "
+    "home instance there and ranks them first among equals.",
+)
+async def gs_report(request: Request, state: StateDep, report: GsReport) -> Response:
+    key = await authenticate(request, state, bearer_token(request) or report.authKey, "instance")
+    if key.instance is None:
+        raise InvalidInputError("this key names no instance; create it with --instance")
+    items = report.users.items() if isinstance(report.users, dict) else [(None, u) for u in report.users]
+    accounts: list[Account] = []
+    for cloud_id, acc in items:
+        cid = acc.cloudId or cloud_id
+        userid = acc.userid or (cid.rpartition("@")[0] if cid else None)
+        if not userid:
+            raise InvalidInputError("every account needs a userid or a cloudId")
+        accounts.append(
+            Account(userid=userid, email=acc.email, display_name=acc.displayName or acc.name, cloud_id=cid)
+        )
+    if len(accounts) > 10_000:
+        raise InvalidInputError("at most 10,000 accounts per report")
+    from starlette.concurrency import run_in_threadpool
+
+    assert state.db is not None
+    counts = await run_in_threadpool(report_accounts, state.db, key.instance, accounts)
+    return json_response(counts)
+
+
+@router.get(
+    "/v1/sharees",
+    tags=["Nextcloud sharees"],
+    response_model=ShareesPublic,
+    summary="Search in the Nextcloud sharees shape",
+    description="For a Nextcloud collaborator plugin: the `ocs.data` of the files_sharing sharees "
+    "API. `shareType` is 0 for people whose home is the calling instance (`instance`, or the key's "
+    "own instance) and 6 (federated) otherwise; `label` and `subline` are ready to show, so the "
+    "dialog never needs `Name (user@instance)`.",
+)
+async def sharees(
+    state: StateDep,
+    key: SearchKey,
+    search: Annotated[str, Query()],
+    perPage: Annotated[int | None, Query(ge=1)] = None,  # noqa: N803 - Nextcloud's parameter name
+    context: Annotated[str | None, Query(max_length=254)] = None,
+    instance: Annotated[str | None, Query(max_length=100, description="The calling instance.")] = None,
+) -> Response:
+    settings = state.settings
+    text = check_query(
+        search,
+        min_length=settings.search_min_query_length,
+        max_length=settings.search_max_query_length,
+        name="search",
+    )
+    found = state.search.search(
+        text, limit=cap_limit(perPage, settings.search_max_results), context=context, academy=key.academy_code
+    )
+    state.shown(key, found)
+    caller = instance or key.instance
+    typed = normalize_text(text)
+    exact_items: dict[str, list[dict[str, object]]] = {"users": [], "remotes": []}
+    items: dict[str, list[dict[str, object]]] = {"users": [], "remotes": []}
+    for f in found:
+        p = f.fields()
+        cloud_id = str(p.get("cloud_id") or "")
+        userid, _, server = cloud_id.rpartition("@")
+        local = caller is not None and p.get("instance") == caller
+        item: dict[str, object] = {
+            "label": p["display_name"],
+            "subline": p["subline"],
+            "icon": "icon-user",
+            "value": {
+                "shareType": 0 if local else 6,
+                "shareWith": userid if local else cloud_id,
+                "server": server or None,
+            },
+            "shareWithDisplayNameUnique": p.get("email") or cloud_id,
+        }
+        group = "users" if local else "remotes"
+        is_exact = normalize_text(str(p["display_name"])) == typed or (p.get("email") or "") == text.lower()
+        (exact_items if is_exact else items)[group].append(item)
+    data = {"exact": exact_items, **items, "lookup": []}
+    body = {"ocs": {"meta": {"status": "ok", "statuscode": 200, "message": "OK"}, "data": data}}
+    return json_response(json.dumps(body, ensure_ascii=False).encode())
+
+
+@router.post(
+    "/_matrix/client/v3/user_directory/search",
+    tags=["Tchap (Matrix)"],
+    response_model=MatrixUsers,
+    summary="Matrix user-directory search",
+    description="Tchap's shape: `user_id` derived from the e-mail as Tchap does "
+    "(`@marie.martin-ac-lyon.fr:<homeserver>`), `display_name` as `Prénom Nom [domaine]`; "
+    "`subline` is an addition that tells homonyms apart.",
+)
+async def matrix_search(state: StateDep, key: SearchKey, body: MatrixSearch) -> Response:
+    settings = state.settings
+    text = check_query(
+        body.search_term,
+        min_length=settings.search_min_query_length,
+        max_length=settings.search_max_query_length,
+        name="search_term",
+    )
+    limit = cap_limit(body.limit, settings.search_max_results)
+    found = state.search.search(text, limit=limit + 1, academy=key.academy_code)
+    limited = len(found) > limit
+    found = found[:limit]
+    state.shown(key, found)
+    results = []
+    for f in found:
+        p = f.fields()
+        email = str(p.get("email") or "")
+        if not email:
+            continue
+        domain = email.rpartition("@")[2]
+        label = domain.rsplit(".", 1)[0] if "." in domain else domain
+        results.append(
+            {
+                "user_id": f"@{email.replace('@', '-')}:{settings.tchap_homeserver}",
+                "display_name": f"{p['display_name']} [{label}]",
+                "avatar_url": None,
+                "subline": p["subline"],
+            }
+        )
+    return json_response({"limited": limited, "results": results})

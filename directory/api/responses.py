@@ -1,0 +1,23 @@
+"""Answers built from the index's pre-serialised person objects: joining bytes, not re-encoding."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from starlette.responses import Response
+
+from directory.search.service import Found
+
+__all__ = ["json_response", "people_body"]
+
+
+def json_response(body: bytes | object, status: int = 200) -> Response:
+    """A JSON answer from bytes already encoded, or from a value to encode."""
+    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    return Response(data, status_code=status, media_type="application/json")
+
+
+def people_body(found: Sequence[Found]) -> bytes:
+    """``{"results": [person, ...]}`` from the stored fragments."""
+    return b'{"results":[' + b",".join(f.payload for f in found) + b"]}"

@@ -1,0 +1,330 @@
+"""Home instances: which cloud instance each person lives on, and their federated cloud id.
+
+The instances come from the ``DIRECTORY_INSTANCES`` TOML file::
+
+    [instances.cloud07]
+    host = "cloud07.education.fr"
+    capacity = 30000
+    academies = ["versailles", "paris"]    # slugs or codes; empty or absent: any academy
+
+Rules (issue 5):
+
+- a person is assigned a home instance once, and keeps it: nothing moves a person by accident,
+  not a new instance, not a changed capacity; :func:`move_person` is the only way, an admin act
+  recorded in ``audit_log``;
+- a new person goes to the least loaded instance (assigned people / capacity) among those that
+  name their academy (else, or when those are full, among those that serve any academy);
+- an account an instance reports (:func:`report_accounts`, ``POST /gs/users``) fixes the home
+  instance where the account is, and counts in the ranking (``persons.has_account``);
+- the cloud user id is assigned once, nationally unique (the uid of the person's main record,
+  suffixed on a clash), so the federated cloud id ``userid@host`` follows the home instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from directory.academies import by_code
+from directory.apikeys import resolve_academy
+from directory.db import Database
+from directory.errors import ConfigurationError, InvalidInputError, NotFoundError
+from directory.search.hooks import mark_changed
+
+__all__ = [
+    "Account",
+    "Instance",
+    "assign_home_instances",
+    "load_instances",
+    "move_person",
+    "report_accounts",
+    "sync_instances",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One cloud instance: its name, host, capacity and the academy codes it serves (empty: any)."""
+
+    name: str
+    host: str
+    capacity: int
+    academies: tuple[str, ...] = ()
+
+    def serves(self, academy_code: str | None) -> bool:
+        """Whether this instance takes people of this academy."""
+        return not self.academies or academy_code in self.academies
+
+
+def load_instances(path: Path) -> list[Instance]:
+    """Read the instances file; every problem is reported at once (``ConfigurationError``)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read the instances file {path}: {exc}") from exc
+    problems: list[str] = []
+    out: list[Instance] = []
+    hosts: set[str] = set()
+    for name, table in (data.get("instances") or {}).items():
+        if not isinstance(table, dict):
+            problems.append(f"instances.{name} must be a table")
+            continue
+        host = table.get("host")
+        capacity = table.get("capacity")
+        if not isinstance(host, str) or not host or "/" in host or "@" in host:
+            problems.append(f"instances.{name}.host must be a host name")
+            continue
+        if not isinstance(capacity, int) or capacity <= 0:
+            problems.append(f"instances.{name}.capacity must be a positive integer")
+            continue
+        if host in hosts:
+            problems.append(f"instances.{name}.host {host!r} is used twice")
+        hosts.add(host)
+        codes: list[str] = []
+        for value in table.get("academies") or []:
+            try:
+                code = resolve_academy(str(value))
+            except InvalidInputError:
+                problems.append(f"instances.{name}.academies: unknown academy {value!r}")
+                continue
+            if code:
+                codes.append(code)
+        out.append(Instance(name, host, capacity, tuple(codes)))
+    if not out and not problems:
+        problems.append(f"{path} defines no [instances.NAME] table")
+    if problems:
+        raise ConfigurationError(problems)
+    return out
+
+
+def sync_instances(db: Database, instances: Sequence[Instance]) -> None:
+    """Upsert the configured instances (an instance missing from the file is kept: people live there)."""
+    with db.connection() as conn, conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO instances (name, host, capacity, academies) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, capacity = EXCLUDED.capacity,
+                   academies = EXCLUDED.academies, updated_at = now()""",
+            [(i.name, i.host, i.capacity, list(i.academies)) for i in instances],
+        )
+
+
+def _userid_base(uid: str | None, person_id: str) -> str:
+    base = "".join(c for c in (uid or "").lower() if c.isalnum() or c in "._-")
+    return base or f"p{person_id.lower()}"
+
+
+def assign_home_instances(db: Database, *, actor: str = "directory") -> int:
+    """Give every active person without one a home instance and a cloud user id; returns how many.
+
+    Idempotent and stable: people who have an instance keep it. Call after each matching run
+    (it also bumps nothing: the caller's ``bump_generation`` after matching covers it).
+    """
+    instances = [
+        Instance(r["name"], r["host"], r["capacity"], tuple(r["academies"]))
+        for r in db.fetch_all("SELECT name, host, capacity, academies FROM instances ORDER BY name")
+    ]
+    with db.connection() as conn:
+        load: dict[str, int] = defaultdict(int)
+        for row in conn.execute(
+            "SELECT home_instance, count(*) AS n FROM persons WHERE status = 'active' "
+            "AND home_instance IS NOT NULL GROUP BY home_instance"
+        ).fetchall():
+            load[row["home_instance"]] = int(row["n"])
+        # Each unassigned person's academy and uid come from its most recent live record.
+        todo = conn.execute(
+            """SELECT p.id, p.home_instance, c.userid AS has_userid, r.academy_code, r.uid
+               FROM persons p
+               LEFT JOIN cloud_userids c ON c.person_id = p.id
+               LEFT JOIN LATERAL (
+                   SELECT s.academy_code, s.uid FROM record_links l
+                   JOIN source_records s ON s.id = l.record_id
+                   WHERE l.person_id = p.id AND s.removed_at IS NULL AND s.kind = 'person'
+                   ORDER BY s.active DESC, s.updated_at DESC, s.id DESC LIMIT 1) r ON true
+               WHERE p.status = 'active' AND (p.home_instance IS NULL OR c.userid IS NULL)
+               ORDER BY p.created_at, p.id"""
+        ).fetchall()
+        if not todo:
+            return 0
+        taken = {r["userid"] for r in conn.execute("SELECT userid FROM cloud_userids").fetchall()}
+        homes: list[tuple[str, str]] = []
+        userids: list[tuple[str, str]] = []
+        for row in todo:
+            if row["home_instance"] is None and instances:
+                candidates = _candidates(instances, row["academy_code"], load)
+                if candidates:
+                    best = min(candidates, key=lambda i: (load[i.name] / i.capacity, i.name))
+                    load[best.name] += 1
+                    homes.append((best.name, row["id"]))
+            if row["has_userid"] is None:
+                base = _userid_base(row["uid"], row["id"])
+                userid = base
+                if userid in taken:
+                    academy = by_code(row["academy_code"] or "")
+                    userid = f"{base}.{academy.slug}" if academy else f"{base}.{row['id'].lower()}"
+                    if userid in taken:
+                        userid = f"{base}.{row['id'].lower()}"
+                taken.add(userid)
+                userids.append((row["id"], userid))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE persons SET home_instance = %s, updated_at = now() "
+                "WHERE id = %s AND home_instance IS NULL",
+                homes,
+            )
+            cur.executemany(
+                "INSERT INTO cloud_userids (person_id, userid) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                userids,
+            )
+        if homes:
+            conn.execute(
+                "INSERT INTO audit_log (actor, action, target, after) "
+                "VALUES (%s, 'instances.assign', NULL, %s)",
+                (actor, _json({"assigned": len(homes)})),
+            )
+    log.info("home instances assigned to %d people, cloud user ids to %d", len(homes), len(userids))
+    return max(len(homes), len(userids))
+
+
+def _candidates(instances: Sequence[Instance], academy: str | None, load: dict[str, int]) -> list[Instance]:
+    """Where a new person may go: instances naming their academy, those serving any academy only
+    when none names it or all that do are full; full instances only when every one is."""
+    named = [i for i in instances if academy is not None and academy in i.academies]
+    anywhere = [i for i in instances if not i.academies]
+    for group in (named, anywhere):
+        room = [i for i in group if load[i.name] < i.capacity]
+        if room:
+            return room
+    return named or anywhere
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def move_person(
+    db: Database, person_id: str, instance: str, *, actor: str, reason: str | None = None
+) -> None:
+    """Move a person to another home instance: an admin act, recorded in ``audit_log``."""
+    with db.connection() as conn:
+        row = conn.execute(
+            "SELECT home_instance FROM persons WHERE id = %s FOR UPDATE", (person_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no person {person_id!r}")
+        if not conn.execute("SELECT 1 FROM instances WHERE name = %s", (instance,)).fetchone():
+            raise NotFoundError(f"no instance {instance!r}")
+        if row["home_instance"] == instance:
+            return
+        conn.execute(
+            "UPDATE persons SET home_instance = %s, updated_at = now() WHERE id = %s", (instance, person_id)
+        )
+        conn.execute(
+            "INSERT INTO audit_log (actor, action, target, before, after) "
+            "VALUES (%s, 'person.move', %s, %s, %s)",
+            (
+                actor,
+                person_id,
+                _json({"home_instance": row["home_instance"]}),
+                _json({"home_instance": instance, "reason": reason}),
+            ),
+        )
+        mark_changed(conn, [person_id])
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account an instance reports: its user id there, and what identifies the person."""
+
+    userid: str
+    email: str | None = None
+    display_name: str | None = None
+    cloud_id: str | None = None
+
+
+def report_accounts(db: Database, instance: str, accounts: Sequence[Account]) -> dict[str, int]:
+    """Record the accounts an instance has; link each to its person when exactly one matches.
+
+    A person is found by the account's e-mail (any live record's mail or alias), else by its uid.
+    A linked account marks the person ``has_account`` and fixes their home instance there (a
+    change is recorded in ``audit_log``). Returns counts: ``received``, ``linked``, ``unknown``,
+    ``ambiguous``.
+    """
+    counts = {"received": len(accounts), "linked": 0, "unknown": 0, "ambiguous": 0}
+    changed: set[str] = set()
+    with db.connection() as conn:
+        if not conn.execute("SELECT 1 FROM instances WHERE name = %s", (instance,)).fetchone():
+            raise NotFoundError(f"no instance {instance!r}")
+        for acc in accounts:
+            people: list[str] = []
+            if acc.email:
+                people = [
+                    r["person_id"]
+                    for r in conn.execute(
+                        """SELECT DISTINCT l.person_id FROM source_records s
+                           JOIN record_links l ON l.record_id = s.id JOIN persons p ON p.id = l.person_id
+                           WHERE (lower(s.mail) = lower(%s) OR lower(%s) = ANY(s.mail_aliases))
+                             AND s.removed_at IS NULL AND p.status = 'active'""",
+                        (acc.email, acc.email),
+                    ).fetchall()
+                ]
+            if not people:
+                people = [
+                    r["person_id"]
+                    for r in conn.execute(
+                        """SELECT DISTINCT l.person_id FROM source_records s
+                           JOIN record_links l ON l.record_id = s.id JOIN persons p ON p.id = l.person_id
+                           WHERE lower(s.uid) = lower(%s) AND s.removed_at IS NULL AND p.status = 'active'
+                           UNION SELECT c.person_id FROM cloud_userids c WHERE c.userid = lower(%s)""",
+                        (acc.userid, acc.userid),
+                    ).fetchall()
+                ]
+                people = sorted(set(people))
+            person = people[0] if len(people) == 1 else None
+            if len(people) > 1:
+                counts["ambiguous"] += 1
+            elif person is None:
+                counts["unknown"] += 1
+            else:
+                counts["linked"] += 1
+            conn.execute(
+                """INSERT INTO instance_accounts (instance, userid, person_id, email, display_name)
+                   VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (instance, userid) DO UPDATE SET person_id = EXCLUDED.person_id,
+                       email = EXCLUDED.email, display_name = EXCLUDED.display_name, reported_at = now()""",
+                (instance, acc.userid, person, acc.email, acc.display_name),
+            )
+            if person is None:
+                continue
+            before = conn.execute(
+                "SELECT home_instance, has_account FROM persons WHERE id = %s FOR UPDATE", (person,)
+            ).fetchone()
+            assert before is not None
+            if before["home_instance"] != instance or not before["has_account"]:
+                conn.execute(
+                    "UPDATE persons SET home_instance = %s, has_account = true, updated_at = now() "
+                    "WHERE id = %s",
+                    (instance, person),
+                )
+                if before["home_instance"] not in (None, instance):
+                    conn.execute(
+                        """INSERT INTO audit_log (actor, action, target, before, after)
+                           VALUES (%s, 'person.home_fixed_by_account', %s, %s, %s)""",
+                        (
+                            f"instance:{instance}",
+                            person,
+                            _json({"home_instance": before["home_instance"]}),
+                            _json({"home_instance": instance, "userid": acc.userid}),
+                        ),
+                    )
+                changed.add(person)
+        mark_changed(conn, changed)
+    return counts

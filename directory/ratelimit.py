@@ -1,0 +1,119 @@
+"""Scraping must be slow and visible: query checks, a result cap, a rate limit, an exposure counter.
+
+- :func:`check_query`: a query is refused (422) when empty, too short to mean a name (fewer than
+  ``DIRECTORY_SEARCH_MIN_QUERY_LENGTH`` letters or digits), too long, holding control
+  characters, or not valid UTF-8 (decoded into U+FFFD by the HTTP layer).
+- :func:`cap_limit`: at most ``DIRECTORY_SEARCH_MAX_RESULTS`` (25) results, whatever is asked.
+- :class:`RateLimiter`: a token bucket per key and worker process; an empty bucket raises
+  ``RateLimitedError`` with the seconds until the next token (sent as ``Retry-After``).
+- :class:`ExposureCounter`: the distinct people returned per key and day, buffered in memory
+  and written to ``api_key_exposure`` every few seconds: a key walking the directory shows up
+  there (``directory keys list``) and in the ``directory_api_people_returned_total`` metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+
+from directory.db import Database
+from directory.errors import InvalidInputError, RateLimitedError
+
+__all__ = ["ExposureCounter", "RateLimiter", "cap_limit", "check_query"]
+
+log = logging.getLogger(__name__)
+
+
+def check_query(text: str | None, *, min_length: int, max_length: int, name: str = "q") -> str:
+    """The query stripped, or ``InvalidInputError`` saying what is wrong with it."""
+    if text is None or not text.strip():
+        raise InvalidInputError(f"{name} must not be empty")
+    if len(text) > max_length:
+        raise InvalidInputError(f"{name} must be at most {max_length} characters")
+    if "\ufffd" in text:
+        raise InvalidInputError(f"{name} is not valid UTF-8")
+    if any(unicodedata.category(c) in {"Cc", "Cf", "Cs", "Co"} for c in text):
+        raise InvalidInputError(f"{name} must not contain control characters")
+    if sum(c.isalnum() for c in text) < min_length:
+        raise InvalidInputError(f"{name} must hold at least {min_length} letters or digits")
+    return text.strip()
+
+
+def cap_limit(limit: int | None, cap: int) -> int:
+    """The number of results to return: ``limit`` within ``1..cap`` (``cap`` when not given)."""
+    if limit is None:
+        return cap
+    return max(1, min(limit, cap))
+
+
+class RateLimiter:
+    """Token buckets per key: ``rate`` requests per minute sustained, ``burst`` at once."""
+
+    def __init__(self, *, default_rate: int, burst: int) -> None:
+        self.default_rate = default_rate
+        self.burst = burst
+        self._buckets: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key_id: int, rate_per_minute: int | None = None) -> None:
+        """Take one token for this key, or raise ``RateLimitedError`` with a ``retry_after``."""
+        rate = (rate_per_minute or self.default_rate) / 60.0
+        capacity = float(self.burst + max(1, int(rate)))
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self._buckets[key_id] = (tokens, now)
+                retry = max(1, math.ceil((1.0 - tokens) / rate))
+                raise RateLimitedError(f"rate limit exceeded; retry in {retry} s", retry_after=retry)
+            self._buckets[key_id] = (tokens - 1.0, now)
+
+
+class ExposureCounter:
+    """Distinct people returned per key and day (UTC), written in batches to ``api_key_exposure``."""
+
+    def __init__(self, db: Database | None) -> None:
+        self.db = db
+        self._pending: set[tuple[int, date, str]] = set()
+        self._seen: set[tuple[int, date, str]] = set()
+        self._lock = threading.Lock()
+
+    def record(self, key_id: int, person_ids: Iterable[str]) -> int:
+        """Note that these people were shown to this key; returns how many were new today."""
+        today = datetime.now(UTC).date()
+        new = 0
+        with self._lock:
+            if self._seen and next(iter(self._seen))[1] != today:
+                self._seen.clear()  # a new day: yesterday's set is in the store already
+            for pid in person_ids:
+                item = (key_id, today, pid)
+                if item not in self._seen:
+                    self._seen.add(item)
+                    self._pending.add(item)
+                    new += 1
+        return new
+
+    def flush(self) -> int:
+        """Write what was recorded since the last flush; returns the rows offered to the store."""
+        with self._lock:
+            batch, self._pending = self._pending, set()
+        if not batch or self.db is None:
+            return 0
+        try:
+            with self.db.connection() as conn, conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO api_key_exposure (key_id, day, person_id) VALUES (%s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    sorted(batch),
+                )
+        except Exception:
+            with self._lock:
+                self._pending |= batch  # try again at the next flush
+            raise
+        return len(batch)

@@ -1,0 +1,79 @@
+"""The search API through the real app: matching, ranking, shapes, one result per person, privacy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from directory.api.app import create_app
+from directory.apikeys import create_key
+from directory.config import Settings
+from directory.db import Database
+from tests.api_client import TestClient
+from tests.factories import World, add_person, add_record
+
+
+@pytest.fixture
+def world(db: Database) -> World:
+    return World(db)
+
+
+def _client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings, index="blocking")
+    with TestClient(app) as client:
+        yield client
+
+
+def _key(db: Database, scopes: str = "search,resolve", **kw: object) -> dict[str, str]:
+    _, plain = create_key(db, name=f"k{len(scopes)}{len(kw)}", scopes=set(scopes.split(",")), **kw)  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {plain}"}
+
+
+def search(client: TestClient, headers: dict[str, str], q: str, **params: object) -> list[dict[str, object]]:
+    r = client.get("/v1/people/search", params={"q": q, **params}, headers=headers)
+    assert r.status_code == 200, r.text
+    results: list[dict[str, object]] = r.json()["results"]
+    return results
+
+
+def names(results: list[dict[str, object]]) -> list[object]:
+    return [r["display_name"] for r in results]
+
+
+def test_prefix_any_part_any_order_accents_and_typo(db: Database, world: World, settings: Settings) -> None:
+    celine = world.person(given_name="Céline", usage_name="DURAND", birth_name="LE GALL")
+    world.person(given_name="Marc", usage_name="DUPONT")
+    headers = _key(db)
+    for client in _client(settings):
+        for q in ("celine", "CÉLINE dur", "dur cel", "le gall", "legall", "gall celine", "Celnie durand"):
+            assert [r["id"] for r in search(client, headers, q)] == [celine], q
+        assert search(client, headers, "zzz") == []
+
+
+def test_one_result_per_person_and_left_people_hidden(db: Database, world: World, settings: Settings) -> None:
+    a = add_record(db, academy_code="25", given_name="Nathalie", usage_name="MARTIN")
+    b = add_record(db, academy_code="24", given_name="Nathalie", usage_name="MARTIN")
+    both = add_person(db, [a, b])
+    gone = add_record(db, academy_code="10", given_name="Nathalie", usage_name="MARTIN", active=False)
+    add_person(db, [gone])
+    removed = add_record(db, academy_code="10", given_name="Nathalie", usage_name="MARTIN", removed=True)
+    add_person(db, [removed])
+    headers = _key(db)
+    for client in _client(settings):
+        assert [r["id"] for r in search(client, headers, "nathalie martin")] == [both]
+
+
+def test_result_shape_and_no_confidential_values(db: Database, world: World, settings: Settings) -> None:
+    world.person(given_name="MARIE", usage_name="MARTIN", mail="marie.martin@ac-versailles.fr")
+    headers = _key(db)
+    for client in _client(settings):
+        r = client.get("/v1/people/search", params={"q": "mar mar"}, headers=headers)
+        (result,) = r.json()["results"]
+        assert set(result) >= {"id", "display_name", "subline", "email", "instance", "cloud_id"}
+        assert result["display_name"] == "Marie Martin"
+        assert result["email"] == "marie.martin@ac-versailles.fr"
+        for forbidden in ("numen", "birth", "1980", "hash"):
+            assert forbidden not in r.text.lower()
+        json.loads(r.text)
