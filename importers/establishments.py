@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from directory.academies import by_code, by_slug
 from directory.errors import InvalidInputError
@@ -119,8 +120,9 @@ def import_establishments(conn: psycopg.Connection[Any], path: Path) -> Registry
                     copy.write_row((uai, name, kind or None, town or None, code))
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise InvalidInputError(f"{path}: unreadable CSV: {exc}") from None
-        counts = conn.execute(
-            """WITH up AS (
+        with conn.cursor(row_factory=tuple_row) as cur:
+            counts = cur.execute(
+                """WITH up AS (
                    INSERT INTO establishments AS e (uai, name, type, town, academy_code)
                    SELECT uai, name, type, town, academy_code FROM registry_stage
                    ON CONFLICT (uai) DO UPDATE
@@ -130,7 +132,7 @@ def import_establishments(conn: psycopg.Connection[Any], path: Path) -> Registry
                              (EXCLUDED.name, EXCLUDED.type, EXCLUDED.town, EXCLUDED.academy_code)
                    RETURNING (xmax = 0) AS inserted)
                SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"""
-        ).fetchone()
+            ).fetchone()
     added, updated = (
         int(v) for v in (tuple(counts.values()) if isinstance(counts, dict) else tuple(counts or (0, 0)))
     )
@@ -142,10 +144,11 @@ def import_establishments(conn: psycopg.Connection[Any], path: Path) -> Registry
 def unknown_uais(conn: psycopg.Connection[Any], *, examples: int = 5) -> list[UnknownUais]:
     """Per feed, the distinct UAIs of present records (main and other establishments) that the
     registry lacks, with a few examples. Empty when the registry is empty (nothing to compare)."""
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM establishments)").fetchone()
-    if not row or not (row["exists"] if isinstance(row, dict) else row[0]):
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute("SELECT EXISTS (SELECT 1 FROM establishments)").fetchone()
+    if not row or not row[0]:
         return []
-    rows = conn.execute(
+    rows = cur.execute(
         """WITH used AS (
                SELECT DISTINCT r.feed, e->>'uai' AS uai
                FROM source_records r, jsonb_array_elements(r.establishments) AS e
@@ -157,7 +160,6 @@ def unknown_uais(conn: psycopg.Connection[Any], *, examples: int = 5) -> list[Un
         (examples,),
     ).fetchall()
     out = []
-    for r in rows:
-        feed, n, some = tuple(r.values()) if isinstance(r, dict) else tuple(r)
+    for feed, n, some in rows:
         out.append(UnknownUais(feed, int(n), list(some)))
     return out

@@ -15,7 +15,6 @@ provides it), imported lazily so that the importers work without it.
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from directory.config import Settings
+from directory.db import Database
 from directory.errors import DirectoryError
 from directory.secrets import Hasher
 from importers.errors import FeedConfigError, FeedProblem
@@ -67,7 +67,7 @@ def _failed(feed: FeedConfig, mode: str, error: str) -> RunResult:
 
 
 def import_all(
-    db_url: str,
+    db: Database,
     feeds: FeedsFile,
     *,
     settings: Settings,
@@ -77,8 +77,12 @@ def import_all(
     progress: Callable[[FeedConfig], Progress | None] | None = None,
     matching: bool = True,
 ) -> NightlyResult:
-    """Run every feed of ``feeds`` (isolated), then matching if available and not a dry run."""
+    """Run every feed of ``feeds`` (isolated), then matching if available and not a dry run.
+
+    Each feed runs on its own session of ``db``'s server; matching gets ``db`` itself.
+    """
     started = time.monotonic()
+    db_url = db.url
     hasher = Hasher(settings.hashing_secret())
     nightly = NightlyResult()
     if not len(feeds):
@@ -115,7 +119,7 @@ def import_all(
         nightly.results.append(result)
     if matching and not dry_run:
         try:
-            nightly.matching = run_matching_if_available(settings, db_url)
+            nightly.matching = run_matching_if_available(db)
         except Exception as exc:  # the imports are committed; matching's failure is reported
             log.exception("matching failed")
             nightly.matching, nightly.matching_failed = f"failed: {type(exc).__name__}: {exc}", True
@@ -123,12 +127,9 @@ def import_all(
     return nightly
 
 
-def run_matching_if_available(settings: Settings, db_url: str) -> str:
-    """Call ``directory.matchrun.run_matching`` if it exists; a line saying what happened.
-
-    The function is called with the keyword arguments among ``settings`` and ``db_url`` that it
-    declares (the matching runner decides its own signature).
-    """
+def run_matching_if_available(db: Database) -> str:
+    """Call ``directory.matchrun.run_matching(db)`` (incremental) if it exists; a line saying what
+    happened. Imported lazily: the importers do not depend on matching."""
     module_name, function_name = MATCHING_ENTRY_POINT
     try:
         module = importlib.import_module(module_name)
@@ -136,12 +137,6 @@ def run_matching_if_available(settings: Settings, db_url: str) -> str:
     except (ImportError, AttributeError):
         log.info("matching is not available (%s.%s not found): skipped", module_name, function_name)
         return "skipped: matching not available"
-    params = inspect.signature(run).parameters
-    kwargs: dict[str, Any] = {}
-    if "settings" in params:
-        kwargs["settings"] = settings
-    if "db_url" in params:
-        kwargs["db_url"] = db_url
     log.info("matching the changed records")
-    outcome = run(**kwargs)
+    outcome = run(db)
     return f"done: {outcome}" if outcome is not None else "done"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from importers.validate import QUARANTINE_REASONS
 
@@ -43,26 +44,21 @@ class QuarantineSummary:
 def quarantine_summary(conn: psycopg.Connection[Any], *, top: int = 5) -> list[QuarantineSummary]:
     """Per feed with quarantined entries: the total and the ``top`` commonest reasons."""
     summaries: dict[str, QuarantineSummary] = {}
-    rows = conn.execute(
+    cur = conn.cursor(row_factory=tuple_row)
+    rows = cur.execute(
         """SELECT feed, reason, count(*) FROM quarantine
            GROUP BY feed, reason ORDER BY feed, count(*) DESC, reason"""
     ).fetchall()
-    for row in rows:
-        feed, reason, count = _values(row)
+    for feed, reason, count in rows:
         summary = summaries.setdefault(feed, QuarantineSummary(feed, 0))
         summary.total += int(count)
         if len(summary.reasons) < top:
             summary.reasons.append((reason, int(count)))
-    examples = conn.execute(
+    examples = cur.execute(
         """SELECT feed, reason, dn FROM (
                SELECT feed, reason, dn, row_number() OVER (PARTITION BY feed ORDER BY id) AS n FROM quarantine
            ) ranked WHERE n <= 3 ORDER BY feed, n"""
     ).fetchall()
-    for row in examples:
-        feed, reason, dn = _values(row)
+    for feed, reason, dn in examples:
         summaries[feed].examples.append((reason, dn or ""))
     return list(summaries.values())
-
-
-def _values(row: Any) -> tuple[Any, ...]:
-    return tuple(row.values()) if isinstance(row, dict) else tuple(row)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -260,13 +261,23 @@ def all_command(
     full: Annotated[bool, typer.Option("--full", help="Full scans of the LDAP feeds (they remove).")] = False,
     dry_run: DryRun = False,
     force: Force = False,
+    match: Annotated[
+        bool, typer.Option("--match/--no-match", help="Run matching on the changed records afterwards.")
+    ] = True,
 ) -> None:
     """The nightly job: every configured feed, each isolated, then matching."""
     settings = get_settings()
     feeds = load_feeds(settings.feeds)
     with _store(settings) as db, _progress_factory() as progress:
         nightly = import_all(
-            db.url, feeds, settings=settings, full=full, dry_run=dry_run, force=force, progress=progress
+            db,
+            feeds,
+            settings=settings,
+            full=full,
+            dry_run=dry_run,
+            force=force,
+            progress=progress,
+            matching=match,
         )
     for result in nightly.results:
         _print_result(result)
@@ -297,10 +308,14 @@ def status_command(
             return
         quarantine = quarantine_summary(conn)
         unknown = unknown_uais(conn)
+    # Not on a terminal (cron mail, a log): a wide table rather than one folded to 80 columns.
+    out = console if console.is_terminal else Console(width=200, highlight=False)
     if not runs:
-        console.print("no import has run yet")
-    columns = ("feed", "mode", "start", "end", "status", "read", "added", "updated", "removed", "unchanged")
-    table = Table(*columns, "quarantined", "error", title="latest run of each feed")
+        out.print("no import has run yet")
+    table = Table("feed", "mode", "start", "end", "status", title="latest run of each feed")
+    for name in ("read", "added", "updated", "removed", "unchanged", "quarantined"):
+        table.add_column(name, justify="right")
+    table.add_column("error")
     for r in runs:
         colour = {"ok": "green", "failed": "red", "refused": "yellow"}.get(r.status, "white")
         table.add_row(
@@ -313,17 +328,19 @@ def status_command(
             r.error or "",
         )
     if runs:
-        console.print(table)
+        out.print(table)
     if quarantine:
-        console.print("[bold]quarantine[/] (entries kept out of the feeds)")
+        out.print("[bold]quarantine[/] (entries kept out of the feeds)")
         for q in quarantine:
             reasons = ", ".join(f"{reason} {n}" for reason, n in q.reasons)
-            console.print(f"  {q.feed}: {q.total} - {reasons}", highlight=False)
+            out.print(f"  {q.feed}: {q.total} - {reasons}", highlight=False)
         seen = {reason for q in quarantine for reason, _ in q.reasons}
         for reason in sorted(seen):
-            console.print(f"    {reason}: {describe_reason(reason)}", highlight=False)
+            out.print(f"    {reason}: {describe_reason(reason)}", highlight=False)
+    if unknown:
+        out.print("[bold]establishments[/] seen in the feeds but absent from the registry")
     for u in unknown:
-        console.print(
+        out.print(
             f"  {u.feed}: {u.count} UAI(s) not in the establishment registry, e.g. {', '.join(u.examples)}",
             highlight=False,
         )
