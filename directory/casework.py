@@ -208,6 +208,7 @@ class Case:
     explanation: tuple[Explanation, ...]
     pair_decisions: tuple[dict[str, Any], ...]
     blocking_conflicts: tuple[dict[str, Any], ...]
+    prior_weight: float | None = None
 
     @property
     def same_person(self) -> bool:
@@ -432,14 +433,18 @@ def case(db: Database, candidate_id: int, *, admin: Admin | None = None) -> Case
             )
             if (d["record_a"], d["record_b"]) != (a.id, b.id)
         ]
+    # Two shapes: a list of comparisons, or the engine's object {prior_weight, comparisons: [...]}.
+    raw = row["explanation"] or []
+    comparisons = raw.get("comparisons", []) if isinstance(raw, dict) else raw
+    prior = raw.get("prior_weight") if isinstance(raw, dict) else None
     explanation = tuple(
         Explanation(
             str(e.get("comparison", "")),
             str(e.get("level", "")),
-            str(e.get("label", e.get("level", ""))),
+            str(e.get("label") or str(e.get("level", "")).replace("_", " ")),
             float(e.get("weight", 0.0)),
         )
-        for e in (row["explanation"] or [])
+        for e in comparisons
         if isinstance(e, dict)
     )
     return Case(
@@ -455,6 +460,7 @@ def case(db: Database, candidate_id: int, *, admin: Admin | None = None) -> Case
         person_b=person_b,
         diffs=_diffs(a, b, row),
         explanation=explanation,
+        prior_weight=float(prior) if isinstance(prior, int | float) else None,
         pair_decisions=tuple(pair_decisions),
         blocking_conflicts=tuple(conflicts),
     )

@@ -96,6 +96,17 @@ class Settings(BaseSettings):
         "agent.education.tchap.gouv.fr",
         description="Homeserver of the Matrix user ids the Tchap-compatible endpoint returns.",
     )
+    admin_session_idle_seconds: int = Field(
+        1800, ge=1, description="Admin UI: a session ends after this many seconds without a request."
+    )
+    admin_session_max_seconds: int = Field(
+        36000, ge=1, description="Admin UI: a session ends this many seconds after sign-in, active or not."
+    )
+    demo_key_minutes: int = Field(
+        30,
+        ge=1,
+        description="Share-dialog demo (dev only): lifetime of the search-only API key the page obtains.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

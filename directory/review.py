@@ -23,11 +23,12 @@ The read side (the queue and the case page) lives in :mod:`directory.casework`; 
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,6 @@ __all__ = [
     "DecisionConflictError",
     "Outcome",
     "Queue",
-    "add_decision_listener",
     "case",
     "mark_distinct",
     "merge",
@@ -81,26 +81,20 @@ class Outcome:
     decision_ids: tuple[int, ...] = ()
 
 
-# -- listeners: the search index, when it lives outside PostgreSQL, refreshes from here ----------
-
-DecisionListener = Callable[[Database, Sequence[str]], None]
-_listeners: list[DecisionListener] = []
+# -- search freshness ----------------------------------------------------------------------------
 
 
-def add_decision_listener(listener: DecisionListener) -> None:
-    """Call ``listener(db, person_ids)`` after every committed decision (e.g. to refresh an
-    in-process search index for those persons). Registering the same function twice is a no-op."""
-    if listener not in _listeners:
-        _listeners.append(listener)
+def _refresh_search_index(conn: DictConnection, person_ids: Iterable[str]) -> None:
+    """Tell every API worker's search index that these persons changed. Inside the decision's
+    transaction: the signal becomes visible together with the change it announces.
 
-
-def _refresh_search_index(db: Database, person_ids: Sequence[str]) -> None:
-    """The call site for search freshness after a decision: every registered listener runs."""
-    for listener in list(_listeners):
-        try:
-            listener(db, person_ids)
-        except Exception:  # the decision is committed; a stale index must not turn it into a 500
-            log.exception("decision listener %r failed", listener)
+    Imported at call time: the search package (issue 5) and this module land separately, and a
+    tree without it must still decide (there is then no index to refresh)."""
+    try:
+        hooks = importlib.import_module("directory.search.hooks")
+    except ImportError:
+        return
+    hooks.mark_changed(conn, person_ids)
 
 
 # -- snapshots ------------------------------------------------------------------------------------
@@ -514,8 +508,8 @@ def merge(
             after=after,
             academies=[r["academy_code"] for r in recs.values()],
         )
-    touched = tuple(p for p in (kept, gone) if p)
-    _refresh_search_index(db, touched)
+        touched = tuple(p for p in (kept, gone) if p)
+        _refresh_search_index(conn, persons)
     return Outcome(audit_id, "merge", summary, touched, tuple(new_ids))
 
 
@@ -572,7 +566,7 @@ def mark_distinct(
             after=after,
             academies=[r["academy_code"] for r in recs.values()],
         )
-    _refresh_search_index(db, tuple(sorted(persons)))
+        _refresh_search_index(conn, persons)
     return Outcome(audit_id, "distinct", summary, tuple(sorted(persons)), tuple(new_ids))
 
 
@@ -664,8 +658,8 @@ def split_person(db: Database, *, person_id: str, groups: Sequence[Sequence[int]
             academies=[r["academy_code"] for r in recs.values()],
             extra={"groups": parts},
         )
-    touched = (person_id, *new_persons)
-    _refresh_search_index(db, touched)
+        touched = (person_id, *new_persons)
+        _refresh_search_index(conn, touched)
     return Outcome(audit_id, "split", summary, touched, tuple(new_ids))
 
 
@@ -710,8 +704,8 @@ def undo(db: Database, *, audit_id: int, admin: Admin) -> Outcome:
             after=after,
             academies=row["academies"] or [],
         )
-    persons = tuple(sorted(p for p in expected.persons))
-    _refresh_search_index(db, persons)
+        persons = tuple(sorted(p for p in expected.persons))
+        _refresh_search_index(conn, persons)
     return Outcome(new_id, "undo", summary, persons)
 
 

@@ -6,12 +6,21 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import socket
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
 
 from directory.academies import by_code
 from directory.admins import Admin, create_admin
+from directory.config import Settings
 from directory.db import Database
+from directory.ui import mount_ui
 
 PASSWORD = "review-password-1234"
 
@@ -117,13 +126,11 @@ def add_person(
     return pid
 
 
-def add_candidate(
-    db: Database, a: int, b: int, *, probability: float = 0.5, explanation: list[dict[str, Any]] | None = None
-) -> int:
+def add_candidate(db: Database, a: int, b: int, *, probability: float = 0.5, explanation: Any = None) -> int:
     """A pending candidate pair (records ordered as the schema wants)."""
     a, b = min(a, b), max(a, b)
     expl = explanation if explanation is not None else EXPLANATION
-    weight = sum(e["weight"] for e in expl)
+    weight = sum(e["weight"] for e in (expl["comparisons"] if isinstance(expl, dict) else expl))
     return int(
         db.fetch_value(
             """INSERT INTO match_candidates (record_a, record_b, probability, weight, explanation)
@@ -162,3 +169,134 @@ def pair(
     b = add_record(db, academy=academies[1], given=names[1][0], usage=names[1][1], **common)
     pa, pb = add_person(db, [a]), add_person(db, [b])
     return Pair(a, b, pa, pb, add_candidate(db, a, b, probability=probability))
+
+
+# -- a live server and a real browser -----------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
+
+
+def make_app(settings: Settings) -> FastAPI:
+    """The real application: the API's factory (which mounts the UI), else a bare app with the UI."""
+    try:
+        from directory.api.app import create_app
+    except ImportError:  # the API has not landed: the UI alone
+        app = FastAPI()
+        mount_ui(app, settings)
+        return app
+    app = create_app(settings, index="blocking")
+    if not hasattr(app.state, "ui"):
+        mount_ui(app, settings)
+    return app
+
+
+class LiveServer:
+    """Uvicorn serving an app on a free 127.0.0.1 port, in a background thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", ws="none", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="ui-test-server", daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def add_establishment(db: Database, uai: str, name: str, town: str, academy: str) -> str:
+    """An establishment of the registry."""
+    db.execute(
+        """INSERT INTO establishments (uai, name, town, academy_code) VALUES (%s, %s, %s, %s)
+           ON CONFLICT DO NOTHING""",
+        (uai, name, town, academy),
+    )
+    return uai
+
+
+@dataclass
+class ReviewData:
+    """The data set of the UI tests."""
+
+    martin: Pair  # homonyms across Versailles and Lyon: the most uncertain case
+    lefevre: Pair  # a transfer Paris -> Lyon with accents lost on one side
+    dupont: Pair  # Versailles / Aix-Marseille, fairly sure
+    bernard: str  # a person with three records, one of which is someone else
+    bernard_records: list[int]
+
+
+def seed_review(db: Database) -> ReviewData:
+    """Three doubtful pairs in different academies and a suspicious person to split."""
+    e1 = add_establishment(db, "0781234A", "Collège Jean Moulin", "Versailles", "25")
+    e2 = add_establishment(db, "0691234B", "Lycée Ampère", "Lyon", "10")
+    e3 = add_establishment(db, "0751234C", "Lycée Henri-IV", "Paris", "01")
+    e4 = add_establishment(db, "0131234D", "Collège Longchamp", "Marseille", "02")
+    martin = pair(
+        db,
+        academies=("25", "10"),
+        probability=0.49,
+        birth_year=1978,
+    )
+    db.execute(
+        "UPDATE source_records SET main_uai = %s, discipline = 'Mathématiques' WHERE id = %s", (e1, martin.a)
+    )
+    db.execute(
+        "UPDATE source_records SET main_uai = %s, discipline = 'Anglais' WHERE id = %s", (e2, martin.b)
+    )
+    lefevre = pair(
+        db,
+        academies=("01", "10"),
+        names=(("Hélène", "LEFÈVRE"), ("Helene", "LEFEVRE")),
+        probability=0.56,
+        birth="1980-02-03",
+    )
+    db.execute("UPDATE source_records SET main_uai = %s WHERE id = %s", (e3, lefevre.a))
+    db.execute(
+        "UPDATE source_records SET main_uai = %s, active = false, left_on = '2024-08-31' WHERE id = %s",
+        (e2, lefevre.b),
+    )
+    dupont = pair(
+        db,
+        academies=("25", "02"),
+        names=(("Jean-Pierre", "DUPONT"), ("Jean Pierre", "DUPONT")),
+        probability=0.81,
+        numen="07ABC12345",
+    )
+    db.execute("UPDATE source_records SET main_uai = %s WHERE id = %s", (e4, dupont.b))
+    b1 = add_record(db, academy="10", given="Sophie", usage="BERNARD", birth_year=1985, main_uai=e2)
+    b2 = add_record(
+        db, academy="10", given="Sophie", usage="BERNARD", birth_year=1985, main_uai=e2, role="Documentaliste"
+    )
+    b3 = add_record(db, academy="10", given="Sophie", usage="BERNARD", birth_year=1962)
+    bernard = add_person(db, [b1, b2, b3])
+    for p in (martin, lefevre, dupont):
+        db.execute(
+            """UPDATE persons SET display_name = r.given_name || ' ' || initcap(r.usage_name)
+               FROM source_records r JOIN record_links l ON l.record_id = r.id
+               WHERE persons.id = l.person_id AND l.person_id IN (%s, %s)""",
+            (p.person_a, p.person_b),
+        )
+    return ReviewData(martin, lefevre, dupont, bernard, [b1, b2, b3])
