@@ -23,7 +23,6 @@ The read side (the queue and the case page) lives in :mod:`directory.casework`; 
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import logging
@@ -36,6 +35,7 @@ from directory.admins import Admin
 from directory.casework import Case, Queue, case, queue
 from directory.db import Database, DictConnection
 from directory.errors import DirectoryError, InvalidInputError, NotFoundError
+from directory.search.hooks import mark_changed
 
 __all__ = [
     "DECISION_LOCK_KEY",
@@ -86,15 +86,8 @@ class Outcome:
 
 def _refresh_search_index(conn: DictConnection, person_ids: Iterable[str]) -> None:
     """Tell every API worker's search index that these persons changed. Inside the decision's
-    transaction: the signal becomes visible together with the change it announces.
-
-    Imported at call time: the search package (issue 5) and this module land separately, and a
-    tree without it must still decide (there is then no index to refresh)."""
-    try:
-        hooks = importlib.import_module("directory.search.hooks")
-    except ImportError:
-        return
-    hooks.mark_changed(conn, person_ids)
+    transaction: the signal becomes visible together with the change it announces."""
+    mark_changed(conn, person_ids)
 
 
 # -- snapshots ------------------------------------------------------------------------------------

