@@ -103,12 +103,35 @@ COMPARISONS: tuple[Comparison, ...] = (
     ),
     Comparison("numen", "NUMEN (keyed hash)", (Level("equal"), Level("different"), _NULL)),
     Comparison("civility", "civility", (Level("same"), Level("different"), _NULL)),
-    Comparison("academy", "academy", (Level("same"), Level("neighbouring"), Level("other"))),
+    Comparison(
+        "academy",
+        "academy; whether one record has left its post (transfers are both at once); in one academy,"
+        " whether two live accounts have different functions (a teaching and an administrative account)",
+        (
+            Level("same academy, both active, different functions"),
+            Level("same academy, both active, same function"),
+            Level("same academy, one has left its post"),
+            Level("neighbouring academies, both active"),
+            Level("neighbouring academies, one has left its post"),
+            Level("other academies, both active"),
+            Level("other academies, one has left its post"),
+        ),
+    ),
     Comparison(
         "establishment", "establishments of work", (Level("one in common"), Level("none in common"), _NULL)
     ),
-    Comparison("role", "function code", (Level("same"), Level("different"), _NULL)),
-    Comparison("discipline", "discipline code", (Level("same"), Level("different"), _NULL)),
+    Comparison(
+        "post",
+        "function code and discipline together (only teachers have a discipline)",
+        (
+            Level("same function and discipline"),
+            Level("same function, discipline missing on either side"),
+            Level("same function, different discipline"),
+            Level("different function, same discipline"),
+            Level("different function"),
+            Level("function missing on either side", null=True),
+        ),
+    ),
     Comparison(
         "mail",
         "mail local part, when the names do not already agree",
@@ -119,7 +142,6 @@ COMPARISONS: tuple[Comparison, ...] = (
             Level("missing, or implied by agreeing names", null=True),
         ),
     ),
-    Comparison("status", "active or left the post", (Level("both active"), Level("one has left its post"))),
 )
 """Every comparison, in the column order of :attr:`ComparisonVectors.levels`."""
 
@@ -174,6 +196,8 @@ class ComparisonVectors:
     """Surname code agreed on (surname levels 0 and 1), else missing."""
     tf_given: npt.NDArray[np.int32]
     """Given-name code agreed on (given-name level 0), else missing."""
+    cohort: npt.NDArray[np.int32]
+    """First year of the five-year birth cohort both records fall in, else missing."""
 
 
 def _jw(vocab: Vocab, a: npt.NDArray[np.int32], b: npt.NDArray[np.int32]) -> npt.NDArray[np.float64]:
@@ -185,7 +209,7 @@ def _jw(vocab: Vocab, a: npt.NDArray[np.int32], b: npt.NDArray[np.int32]) -> npt
     values = vocab.array()
     left = values[(uniq >> 32).astype(np.int64)].tolist()
     right = values[(uniq & 0xFFFFFFFF).astype(np.int64)].tolist()
-    sims = process.cpdist(left, right, scorer=JaroWinkler.normalized_similarity, workers=1)
+    sims = process.cpdist(left, right, scorer=JaroWinkler.normalized_similarity, workers=-1)
     out: npt.NDArray[np.float64] = np.asarray(sims, dtype=np.float64)[inverse.ravel()]
     return out
 
@@ -240,8 +264,7 @@ def _surname(
     level[close] = 4
     pa, pb, qa, qb = t.usage_phon[li], t.birth_phon[li], t.usage_phon[ri], t.birth_phon[ri]
     level[_eq(pa, qa) | _eq(pa, qb) | _eq(pb, qa) | _eq(pb, qb)] = 3
-    multi = np.zeros(len(t.surnames.values) + 1, dtype=np.bool_)
-    multi[:-1] = [len(surname_parts(v)) > 1 for v in t.surnames.values]
+    multi = t.surname_multi
     # only double names can share a part; checking the few pairs with one is cheap
     for x, y in ((ua, ub), (ua, bb), (ba, ub), (ba, bb)):
         todo = np.flatnonzero((x != MISSING) & (y != MISSING) & (multi[x] | multi[y]) & (level > 2))
@@ -324,9 +347,23 @@ def _academy(
         for j, y in enumerate(vocab):
             near[i, j] = y in neighbours.get(x, frozenset()) or x in neighbours.get(y, frozenset())
     aa, ab = t.academy[li], t.academy[ri]
-    level = np.where(near[aa, ab], 1, 2).astype(np.int8)
-    level[_eq(aa, ab)] = 0
+    level = np.where(near[aa, ab], 3, 5).astype(np.int8)
+    level[_eq(aa, ab)] = 1
+    # one record left its post: the next level of the same academy relation
+    level += ~(t.active[li] & t.active[ri])
+    same_active = level == 1
+    level[same_active & (t.role[li] != t.role[ri])] = 0
     return level
+
+
+def _post(t: RecordTable, li: npt.NDArray[np.intp], ri: npt.NDArray[np.intp]) -> npt.NDArray[np.int8]:
+    ra, rb, da, db = t.role[li], t.role[ri], t.discipline[li], t.discipline[ri]
+    disc_known = (da != MISSING) & (db != MISSING)
+    same_role = ra == rb
+    same_function = np.where(disc_known, np.where(da == db, 0, 2), 1)
+    level = np.where(same_role, same_function, np.where(_eq(da, db), 3, 4))
+    level[(ra == MISSING) | (rb == MISSING)] = 5
+    return level.astype(np.int8)
 
 
 def _mail(
@@ -357,9 +394,10 @@ def compare(
     levels[:, 4] = _simple(table.civility[li], table.civility[ri])
     levels[:, 5] = _academy(table, li, ri, neighbours)
     levels[:, 6] = _establishment(table, li, ri)
-    levels[:, 7] = _simple(table.role[li], table.role[ri])
-    levels[:, 8] = _simple(table.discipline[li], table.discipline[ri])
+    levels[:, 7] = _post(table, li, ri)
     names_agree = (levels[:, 0] <= 1) & (levels[:, 1] <= 1)
-    levels[:, 9] = _mail(table, li, ri, names_agree)
-    levels[:, 10] = np.where(table.active[li] & table.active[ri], 0, 1)
-    return ComparisonVectors(levels=levels, tf_surname=tf_surname, tf_given=tf_given)
+    levels[:, 8] = _mail(table, li, ri, names_agree)
+    ya, yb = table.birth_year[li] // 5 * 5, table.birth_year[ri] // 5 * 5
+    known = (table.birth_year[li] != MISSING) & (table.birth_year[ri] != MISSING) & (ya == yb)
+    cohort = np.where(known, ya, MISSING).astype(np.int32)
+    return ComparisonVectors(levels=levels, tf_surname=tf_surname, tf_given=tf_given, cohort=cohort)

@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .normalize import given_name_key, given_name_tokens, surname_key
+from .normalize import given_name_key, surname_key, surname_parts
 from .phonetic import phonetic_key
 from .records import Record
 
-__all__ = ["MAX_ESTABLISHMENTS", "MISSING", "RecordTable", "Vocab", "build_table"]
+__all__ = ["MAX_ESTABLISHMENTS", "MISSING", "PLACEHOLDER_BIRTH_YEAR", "RecordTable", "Vocab", "build_table"]
 
 MISSING = -1
 """The code of a missing value in every column."""
+
+PLACEHOLDER_BIRTH_YEAR = 1920
+"""Birth years up to this one are placeholders (test accounts carry ``19000101``): treated as missing."""
 
 MAX_ESTABLISHMENTS = 4
 """Establishments kept per record for the overlap comparison (main one first)."""
@@ -95,6 +98,8 @@ class RecordTable:
     mail_stem: IntArray
     """Mail local part without its homonym number (``nathalie.martin2`` → ``nathalie.martin``)."""
     active: npt.NDArray[np.bool_]
+    surname_multi: npt.NDArray[np.bool_]
+    """Per surname code, plus one last entry for a missing name: whether it is a double name."""
     surnames: Vocab
     given_names: Vocab
     phonetics: Vocab
@@ -127,13 +132,31 @@ def _mail_local(value: str) -> str:
 
 def _encode(values: Sequence[str | None], transform: Callable[[str], str], vocab: Vocab) -> IntArray:
     """Codes of ``transform(v)`` for each value, computing ``transform`` once per distinct value."""
-    distinct = dict.fromkeys(values)
-    codes = {v: vocab.code(transform(v)) if v else MISSING for v in distinct}
-    return np.fromiter((codes[v] for v in values), dtype=np.int32, count=len(values))
+    codes = {v: vocab.code(transform(v)) if v else MISSING for v in dict.fromkeys(values)}
+    return np.array(list(map(codes.__getitem__, values)), dtype=np.int32)
+
+
+def _derive(codes: IntArray, source: Vocab, transform: Callable[[str], str], target: Vocab) -> IntArray:
+    """Codes in ``target`` of ``transform`` applied to the ``source`` values behind ``codes``.
+
+    Computed once per distinct source value (a surname key, not each of its raw spellings).
+    """
+    values = list(source.values)  # a copy: ``target`` may be ``source``, growing as we go
+    table = np.array([target.code(transform(v)) for v in values] + [MISSING], dtype=np.int32)
+    out: IntArray = table[codes]  # a missing code (-1) picks the last entry: missing
+    return out
 
 
 def _identity(value: str) -> str:
     return value
+
+
+def _first_word(key: str) -> str:
+    return key.split(" ", 1)[0]
+
+
+def _stem(local: str) -> str:
+    return _TRAILING_DIGITS.sub("", local)
 
 
 def build_table(records: Sequence[Record]) -> RecordTable:
@@ -144,46 +167,55 @@ def build_table(records: Sequence[Record]) -> RecordTable:
         for k in ("birth_dates", "numens", "civilities", "academies", "roles", "disciplines", "uais", "mails")
     }
     n = len(records)
-    usage_raw = [r.usage_name for r in records]
-    birth_raw = [r.birth_name for r in records]
-    given_raw = [r.given_name for r in records]
-
-    def given_first(v: str) -> str:
-        tokens = given_name_tokens(v)
-        return tokens[0] if tokens else ""
-
-    def initial(v: str) -> str:
-        key = given_name_key(v)
-        return key[:1]
-
+    usage = _encode([r.usage_name for r in records], surname_key, surnames)
+    birth = _encode([r.birth_name for r in records], surname_key, surnames)
+    given = _encode([r.given_name for r in records], given_name_key, given_names)
     initials = Vocab()
-    given_initial_codes = _encode(given_raw, initial, initials)
+    given_initial_codes = _derive(given, given_names, lambda k: k[:1], initials)
     initial_points = np.array([ord(c) for c in initials.values] + [MISSING], dtype=np.int32)
+    surname_phon = _derive(np.arange(len(surnames.values), dtype=np.int32), surnames, phonetic_key, phonetics)
+    surname_phon = np.r_[surname_phon, MISSING].astype(np.int32)
 
+    # placeholder dates say nothing: drop them with their hashes
+    dated = [r.birth_year is None or r.birth_year > PLACEHOLDER_BIRTH_YEAR for r in records]
     births = other["birth_dates"]
-    estab = np.full((n, MAX_ESTABLISHMENTS), MISSING, dtype=np.int32)
+
     uais = other["uais"]
-    for i, r in enumerate(records):
-        if r.establishments:
-            for j, uai in enumerate(dict.fromkeys(r.establishments)):
-                if j >= MAX_ESTABLISHMENTS:
-                    break
-                estab[i, j] = uais.code(uai.upper())
-    mails = [r.mail for r in records]
+    est_raw = [r.establishments for r in records]
+    est_rows: dict[tuple[str, ...], tuple[int, ...]] = {}
+    for tup in dict.fromkeys(est_raw):
+        row = [uais.code(u.upper()) for u in dict.fromkeys(tup)][:MAX_ESTABLISHMENTS]
+        est_rows[tup] = tuple(row + [MISSING] * (MAX_ESTABLISHMENTS - len(row)))
+    estab = np.array(list(map(est_rows.__getitem__, est_raw)), dtype=np.int32).reshape(n, MAX_ESTABLISHMENTS)
+
+    mails = other["mails"]
+    mail_local = _encode([r.mail for r in records], _mail_local, mails)
+    multi = np.zeros(len(surnames.values) + 1, dtype=np.bool_)
+    multi[:-1] = [len(surname_parts(v)) > 1 for v in surnames.values]
     return RecordTable(
-        ids=np.fromiter((r.id for r in records), dtype=np.int64, count=n),
-        usage=_encode(usage_raw, surname_key, surnames),
-        birth=_encode(birth_raw, surname_key, surnames),
-        usage_phon=_encode(usage_raw, phonetic_key, phonetics),
-        birth_phon=_encode(birth_raw, phonetic_key, phonetics),
-        given=_encode(given_raw, given_name_key, given_names),
-        given_first=_encode(given_raw, given_first, given_names),
+        ids=np.array([r.id for r in records], dtype=np.int64),
+        usage=usage,
+        birth=birth,
+        usage_phon=surname_phon[usage],
+        birth_phon=surname_phon[birth],
+        given=given,
+        given_first=_derive(given, given_names, _first_word, given_names),
         given_initial=initial_points[given_initial_codes],
-        given_phon=_encode(given_raw, phonetic_key, phonetics),
-        birth_date=_encode([r.birth_hash for r in records], _identity, births),
-        birth_swapped=_encode([r.birth_swapped_hash for r in records], _identity, births),
-        birth_year=np.fromiter(
-            (r.birth_year if r.birth_year is not None else MISSING for r in records), dtype=np.int32, count=n
+        given_phon=_derive(given, given_names, phonetic_key, phonetics),
+        birth_date=_encode(
+            [r.birth_hash if ok else None for r, ok in zip(records, dated, strict=True)], _identity, births
+        ),
+        birth_swapped=_encode(
+            [r.birth_swapped_hash if ok else None for r, ok in zip(records, dated, strict=True)],
+            _identity,
+            births,
+        ),
+        birth_year=np.array(
+            [
+                r.birth_year if r.birth_year is not None and ok else MISSING
+                for r, ok in zip(records, dated, strict=True)
+            ],
+            dtype=np.int32,
         ),
         numen=_encode([r.numen_hash for r in records], _identity, other["numens"]),
         civility=_encode([r.civility for r in records], _civility, other["civilities"]),
@@ -191,9 +223,10 @@ def build_table(records: Sequence[Record]) -> RecordTable:
         role=_encode([r.role for r in records], str.upper, other["roles"]),
         discipline=_encode([r.discipline for r in records], str.upper, other["disciplines"]),
         establishments=estab,
-        mail_local=_encode(mails, _mail_local, other["mails"]),
-        mail_stem=_encode(mails, lambda m: _TRAILING_DIGITS.sub("", _mail_local(m)), other["mails"]),
-        active=np.fromiter((r.active for r in records), dtype=np.bool_, count=n),
+        mail_local=mail_local,
+        mail_stem=_derive(mail_local, mails, _stem, mails),
+        active=np.array([r.active for r in records], dtype=np.bool_),
+        surname_multi=multi,
         surnames=surnames,
         given_names=given_names,
         phonetics=phonetics,

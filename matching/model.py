@@ -41,6 +41,15 @@ FORMAT = "matching-model/1"
 _FLOOR = 1e-6
 """Smallest m or u kept, so that no level is ever certain proof either way."""
 
+COHORT_YEARS = 5
+"""Width of the birth cohorts of the first-name frequencies."""
+
+NUMEN_COLLISION = 0.01
+"""Chance that a record's NUMEN equals another person's one (a typing error), times the record count."""
+
+NUMEN_DIFFERENT_MAX = 1e-3
+"""Cap of m for different NUMENs (a data-entry error rate, not a homonym rate)."""
+
 
 @dataclass(slots=True)
 class LevelParams:
@@ -68,6 +77,10 @@ class Model:
     surname_counts: dict[str, int] = field(default_factory=dict)
     """Records bearing each surname key (usage or birth), for names borne by two records or more."""
     given_counts: dict[str, int] = field(default_factory=dict)
+    given_cohort_counts: dict[str, int] = field(default_factory=dict)
+    """Records per first-name key and birth cohort (``nathalie|1965``), for counts of two or more."""
+    cohort_totals: dict[str, int] = field(default_factory=dict)
+    """Records per birth cohort (five-year span, named by its first year)."""
     total_records: int = 1
     stats: dict[str, float] = field(default_factory=dict)
     """Figures from fitting (anchor pairs, random pairs), for the record."""
@@ -90,9 +103,15 @@ class Model:
         return out
 
     def frequencies(self, values: list[str], counts: Mapping[str, int]) -> npt.NDArray[np.float64]:
-        """Relative frequency of each value (a value absent from the table is borne by one record)."""
+        """Chance that another record bears each value: ``(count - 1) / N``, at least ``1 / N``.
+
+        The record itself is left out of the count: for a name borne by two records, the chance
+        that a record of *another* person bears it is one in N, not two.
+        """
         n = max(self.total_records, 1)
-        return np.fromiter((counts.get(v, 1) / n for v in values), dtype=np.float64, count=len(values))
+        return np.fromiter(
+            (max(counts.get(v, 1) - 1, 1) / n for v in values), dtype=np.float64, count=len(values)
+        )
 
     def to_json(self) -> str:
         """The model as a JSON document (stable key order), to store between runs."""
@@ -105,7 +124,12 @@ class Model:
                 name: [{"label": p.label, "m": p.m, "u": p.u, "null": p.null, "tf": p.tf} for p in params]
                 for name, params in self.comparisons.items()
             },
-            "term_frequencies": {"surname": self.surname_counts, "given_name": self.given_counts},
+            "term_frequencies": {
+                "surname": self.surname_counts,
+                "given_name": self.given_counts,
+                "given_name_by_cohort": self.given_cohort_counts,
+                "cohorts": self.cohort_totals,
+            },
         }
         return json.dumps(doc, sort_keys=True, ensure_ascii=False)
 
@@ -129,6 +153,8 @@ class Model:
                 prior=float(doc["prior"]),
                 surname_counts={str(k): int(v) for k, v in tf["surname"].items()},
                 given_counts={str(k): int(v) for k, v in tf["given_name"].items()},
+                given_cohort_counts={str(k): int(v) for k, v in tf["given_name_by_cohort"].items()},
+                cohort_totals={str(k): int(v) for k, v in tf["cohorts"].items()},
                 total_records=int(doc["total_records"]),
                 stats={str(k): float(v) for k, v in doc.get("stats", {}).items()},
             )
@@ -154,6 +180,23 @@ def _probabilities(counts: npt.NDArray[np.float64], comp_index: int) -> list[flo
     non_null = [j for j, lv in enumerate(comp.levels) if not lv.null]
     total = counts[non_null].sum() + 0.5 * len(non_null)
     return [1.0 if lv.null else max((counts[j] + 0.5) / total, _FLOOR) for j, lv in enumerate(comp.levels)]
+
+
+def _cohort_counts(table: RecordTable) -> tuple[dict[str, int], dict[str, int]]:
+    """Records per (first name, birth cohort) and per cohort."""
+    known = (table.given != MISSING) & (table.birth_year != MISSING)
+    cohorts = table.birth_year[known] // COHORT_YEARS * COHORT_YEARS
+    pairs = table.given[known].astype(np.int64) * 10_000 + cohorts
+    uniq, counts = np.unique(pairs, return_counts=True)
+    names = table.given_names.values
+    by_name = {
+        f"{names[int(k) // 10_000]}|{int(k) % 10_000}": int(c)
+        for k, c in zip(uniq.tolist(), counts.tolist(), strict=True)
+        if c > 1
+    }
+    years, year_counts = np.unique(cohorts, return_counts=True)
+    totals = {str(int(y)): int(c) for y, c in zip(years.tolist(), year_counts.tolist(), strict=True)}
+    return by_name, totals
 
 
 def _name_counts(table: RecordTable) -> tuple[dict[str, int], dict[str, int]]:
@@ -218,11 +261,15 @@ def fit_model(
     # the NUMEN comparison's own m: names, first name and birth date agreeing, NUMEN on both sides
     numen_i = next(i for i, c in enumerate(COMPARISONS) if c.name == "numen")
     m[numen_i] = _numen_m(table, neighbours)
+    # Two people never share a NUMEN; random pairs cannot show how rare a collision is (the
+    # pseudo-count alone would set it), so u is the chance that a mistyped NUMEN hits another one.
+    u[numen_i][0] = min(u[numen_i][0], NUMEN_COLLISION / n)
 
     share = len(present) / n
     expected_matches = len(codes) / max(share * share, 1e-3)
     prior = min(max(expected_matches / (n * (n - 1) / 2), 1e-12), 0.5)
     surname_counts, given_counts = _name_counts(table)
+    given_cohort_counts, cohort_totals = _cohort_counts(table)
     comparisons = {
         comp.name: [
             LevelParams(lv.label, m[i][j], u[i][j], lv.null, lv.tf) for j, lv in enumerate(comp.levels)
@@ -234,6 +281,8 @@ def fit_model(
         prior=prior,
         surname_counts=surname_counts,
         given_counts=given_counts,
+        given_cohort_counts=given_cohort_counts,
+        cohort_totals=cohort_totals,
         total_records=n,
         stats={"anchor_pairs": float(len(codes)), "random_pairs": float(k), "numen_share": share},
     )
@@ -265,7 +314,11 @@ def _numen_m(table: RecordTable, neighbours: Mapping[str, frozenset[str]]) -> li
     equal = int((table.numen[left] == table.numen[right]).sum())
     total = len(left)
     m_equal = (equal + 1.0) / (total + 2.0)
-    return [max(m_equal, _FLOOR), max(1.0 - m_equal, _FLOOR), 1.0]
+    # Pairs agreeing on names, first name and birth date yet not on NUMEN are mostly true homonyms
+    # (first name + birth name + birth date is almost, not quite, unique): the share is an upper
+    # bound of m(different). A NUMEN is kept for life, so cap it.
+    m_different = min(1.0 - m_equal, NUMEN_DIFFERENT_MAX)
+    return [max(1.0 - m_different, _FLOOR), max(m_different, _FLOOR), 1.0]
 
 
 def vectors_weights(
@@ -274,15 +327,36 @@ def vectors_weights(
     """Per pair: the level weights ``(n, len(COMPARISONS))`` and the TF adjustments of surname and first name.
 
     The TF adjustment of an agreeing level is ``log2(u / f(value))``: added to the level weight
-    ``log2(m / u)`` it gives ``log2(m / f(value))``.
+    ``log2(m / u)`` it gives ``log2(m / f(value))``. A first name is weighed by its frequency in
+    the pair's birth cohort when both birth years fall in one: Nathalie is common among people born
+    around 1968 and rare among those born around 1995, and the birth-date comparison already counts
+    the agreement on the date, so the first name must only count what the date does not say.
     """
     table_w = model.weight_table()
     idx = np.arange(len(COMPARISONS))
     weights = table_w[idx[None, :], vectors.levels.astype(np.intp)]
     surname_f = model.frequencies(table.surnames.values, model.surname_counts)
     given_f = model.frequencies(table.given_names.values, model.given_counts)
-    adj_s = _tf_adjust(model, "surname", vectors.levels[:, 0], vectors.tf_surname, surname_f)
-    adj_g = _tf_adjust(model, "given_name", vectors.levels[:, 1], vectors.tf_given, given_f)
+    s_codes, g_codes = vectors.tf_surname, vectors.tf_given
+    f_s = surname_f[s_codes]  # garbage where the code is missing; masked in _tf_adjust
+    f_g = given_f[g_codes]
+    in_cohort = np.flatnonzero((g_codes != MISSING) & (vectors.cohort != MISSING))
+    if len(in_cohort):
+        packed = g_codes[in_cohort].astype(np.int64) * 10_000 + vectors.cohort[in_cohort]
+        uniq, inverse = np.unique(packed, return_inverse=True)
+        names = table.given_names.values
+        cohort_f = np.fromiter(
+            (
+                max(model.given_cohort_counts.get(f"{names[k // 10_000]}|{k % 10_000}", 1) - 1, 1)
+                / max(model.cohort_totals.get(str(k % 10_000), 1), 1)
+                for k in uniq.tolist()
+            ),
+            dtype=np.float64,
+            count=len(uniq),
+        )
+        f_g[in_cohort] = cohort_f[inverse.ravel()]
+    adj_s = _tf_adjust(model, "surname", vectors.levels[:, 0], s_codes, f_s)
+    adj_g = _tf_adjust(model, "given_name", vectors.levels[:, 1], g_codes, f_g)
     return weights, adj_s, adj_g
 
 
@@ -293,6 +367,7 @@ def _tf_adjust(
     values: npt.NDArray[np.int32],
     freqs: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
+    """``log2(u / f)`` for the pairs on a TF-adjusted level, ``f`` being each pair's value frequency."""
     params = model.comparisons[name]
     u = np.array([p.u for p in params], dtype=np.float64)
     tf_level = np.array([p.tf for p in params], dtype=np.bool_)
@@ -300,6 +375,6 @@ def _tf_adjust(
     hit = tf_level[levels.astype(np.intp)] & (values != MISSING)
     if hit.any():
         floor = 1.0 / max(model.total_records, 1)
-        f = np.maximum(freqs[values[hit]], floor)
+        f = np.maximum(freqs[hit], floor)
         out[hit] = np.log2(u[levels[hit].astype(np.intp)] / f)
     return out

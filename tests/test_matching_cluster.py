@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from matching.cluster import DISTINCT, LINK, REVIEW, Constraints, cluster
+from matching.compare import COMPARISONS
 from matching.errors import ConstraintConflictError
 from matching.features import build_table
 from matching.records import Record
@@ -24,8 +25,8 @@ def _scored(records: list[Record], pairs: list[tuple[int, int, float]]) -> tuple
     scored = ScoredPairs(
         left=left,
         right=right,
-        levels=np.zeros((n, 11), dtype=np.int8),
-        level_weights=np.zeros((n, 11), dtype=np.float32),
+        levels=np.zeros((n, len(COMPARISONS)), dtype=np.int8),
+        level_weights=np.zeros((n, len(COMPARISONS)), dtype=np.float32),
         tf_adjustments=np.zeros((n, 2), dtype=np.float32),
         match_weight=w,
         match_probability=probability(w),

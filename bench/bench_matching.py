@@ -1,0 +1,199 @@
+"""Matching benchmark: synthetic national dataset → Records (no database) → engine → quality and speed.
+
+    python bench/bench_matching.py --people 200000 --seed 1
+    python bench/bench_matching.py --people 1200000 --seed 1 --no-eval-breakdown
+
+Steps: generate the dataset with ``importers.synth`` (kept under ``--data``, reused when present),
+read every ``ac-*.ldif`` with the LDIF reader and map each entry with the importers' mapping to a
+``matching.records.Record`` (cached as a pickle next to the data), then in a fresh process (so that
+its peak memory is the engine's, with the records loaded as the runner would hold them): a full
+run, the pairwise evaluation against ``truth.csv`` (per duplicate scenario, false merges by cause),
+and an incremental run after about 1 % of the records changed, checked against a full run on the
+same data with the same model. Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import pickle
+import random
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from matching.engine import MatchSettings, link_full, link_incremental  # noqa: E402
+from matching.evaluate import evaluate  # noqa: E402
+from matching.records import Record  # noqa: E402
+
+
+def prepare(people: int, seed: int, data: Path) -> Path:
+    """Generate (if needed) and map the dataset; return the path of the pickled records and truth."""
+    from directory.academies import by_slug
+    from directory.secrets import Hasher
+    from importers.ldif import LdifReader
+    from importers.mapping import FeedMapper, MappedEntry, to_record
+    from importers.synth import generate
+
+    cache = data / "records.pickle"
+    if cache.exists():
+        return cache
+    t0 = time.perf_counter()
+    if not (data / "truth.csv").exists():
+        generate(data, people=people, seed=seed)
+    t_gen = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hasher = Hasher("bench-matching-secret")
+    records: list[Record] = []
+    key_to_id: dict[tuple[str, str], int] = {}
+    for path in sorted(data.glob("ac-*.ldif")):
+        reader = LdifReader(path)
+        academy = by_slug(reader.feed)
+        assert academy is not None, reader.feed
+        mapper = FeedMapper(feed=reader.feed, academy_code=academy.code, hasher=hasher)
+        for item in mapper.map_all(reader):
+            if not isinstance(item, MappedEntry) or item.kind != "person" or item.usage_name is None:
+                continue
+            rid = len(records) + 1
+            records.append(to_record(item, rid))
+            key_to_id[(item.feed, item.uid)] = rid
+    truth: dict[int, str] = {}
+    with (data / "truth.csv").open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            rid = key_to_id.get((row["feed"], row["uid"]))
+            if rid is not None and row["person"] != "-":
+                truth[rid] = row["person"]
+    t_map = time.perf_counter() - t0
+    with cache.open("wb") as fh:
+        pickle.dump({"records": records, "truth": truth, "generate_s": t_gen, "map_s": t_map}, fh, protocol=5)
+    return cache
+
+
+def mutate(records: list[Record], share: float, seed: int) -> tuple[list[Record], set[int], set[int]]:
+    """About ``share`` of records touched: changed names or status, removed, or added as new duplicates."""
+    rng = random.Random(seed)
+    out: list[Record] = []
+    changed: set[int] = set()
+    removed: set[int] = set()
+    for r in records:
+        x = rng.random()
+        if x < share / 4:
+            removed.add(r.id)
+            continue
+        if x < share / 2:
+            r = replace(r, usage_name=r.usage_name + " " + rng.choice(["MARTIN", "DUPONT", "LE GALL"]))
+            changed.add(r.id)
+        elif x < 3 * share / 4:
+            r = replace(r, active=not r.active)
+            changed.add(r.id)
+        out.append(r)
+    next_id = max(r.id for r in records) + 1
+    for src in rng.sample(out, int(len(records) * share / 4)):
+        out.append(replace(src, id=next_id, uid=f"new{next_id}", active=False))
+        changed.add(next_id)
+        next_id += 1
+    return out, changed, removed
+
+
+def run(cache: Path, *, breakdown: bool, incremental: bool) -> dict[str, object]:
+    """The engine part, meant to run in its own process."""
+    t0 = time.perf_counter()
+    with cache.open("rb") as fh:
+        doc = pickle.load(fh)
+    records: list[Record] = doc["records"]
+    truth: dict[int, str] = doc["truth"]
+    load_s = time.perf_counter() - t0
+    settings = MatchSettings()
+    result = link_full(records, settings=settings)
+    rss_full = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    ids, s, c = result.table.ids, result.scored, result.clustering
+    ev = evaluate(
+        result.clusters,
+        truth,
+        candidate_pairs=(ids[s.left], ids[s.right]),
+        linked_pairs=(ids[s.left[c.applied]], ids[s.right[c.applied]]),
+        records={r.id: r for r in records} if breakdown else None,
+    )
+    eval_s = time.perf_counter() - t0
+    out: dict[str, object] = {
+        "records": len(records),
+        "people_in_truth": len(set(truth.values())),
+        "generate_s": round(doc["generate_s"], 1),
+        "read_and_map_s": round(doc["map_s"], 1),
+        "load_pickle_s": round(load_s, 1),
+        "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
+        "blocking": {
+            "candidate_pairs": result.blocking.candidate_pairs,
+            "pairs_per_family": result.blocking.pairs,
+            "oversize_blocks": result.blocking.oversize,
+        },
+        "links": int((c.decisions == 2).sum()),
+        "reviews": int((c.decisions == 1).sum()),
+        "refused_by_guards": len(c.refused),
+        "evaluation": ev.as_dict(),
+        "evaluation_s": round(eval_s, 1),
+        "peak_rss_mb_after_full": round(rss_full),
+        "model": {
+            "prior_weight": round(result.model.prior_weight, 2),
+            "weights": {
+                name: {p.label: round(p.weight, 2) for p in params}
+                for name, params in result.model.comparisons.items()
+            },
+        },
+    }
+    if incremental:
+        after, changed, removed = mutate(records, 0.01, seed=7)
+        inc = link_incremental(
+            after, result.state, changed=changed, removed=removed, model=result.model, settings=settings
+        )
+        full = link_full(after, model=result.model, settings=settings)
+        out["incremental"] = {
+            "changed_or_new": len(changed),
+            "removed": len(removed),
+            "rematched_records": len(inc.rematched or ()),
+            "timings_s": {k: round(v, 2) for k, v in inc.timings.items()},
+            "full_run_on_same_data_s": round(full.timings["total"], 2),
+            "equals_full_run": inc.clusters == full.clusters,
+        }
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return out
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--data", type=Path, default=None, help="dataset folder (default /tmp/bench-matching-N-S)"
+    )
+    parser.add_argument(
+        "--no-eval-breakdown", action="store_true", help="skip per-scenario and cause figures"
+    )
+    parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--engine-only", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.engine_only is not None:
+        res = run(args.engine_only, breakdown=not args.no_eval_breakdown, incremental=not args.no_incremental)
+        print(json.dumps(res, indent=1))
+        return
+    data = args.data or Path(f"/tmp/bench-matching-{args.people}-{args.seed}")
+    data.mkdir(parents=True, exist_ok=True)
+    cache = prepare(args.people, args.seed, data)
+    cmd = [sys.executable, __file__, "--engine-only", str(cache)]
+    cmd += ["--no-eval-breakdown"] * args.no_eval_breakdown + ["--no-incremental"] * args.no_incremental
+    subprocess.run(cmd, check=True)
+
+
+if __name__ == "__main__":
+    main()
