@@ -166,7 +166,8 @@ class Database:
         self.pool.close()
 
     def __enter__(self) -> Database:
-        return self.open()
+        # ``open_database()`` hands out an open pool; entering it again must not reconnect.
+        return self.open() if self.pool.closed else self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

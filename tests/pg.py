@@ -64,15 +64,35 @@ class TestServer:
         with Database(_with_dbname(self.admin_url, self.template), max_size=1) as db:
             apply_migrations(db)
 
-    def fresh(self) -> Iterator[str]:
-        """Yield the URL of a new database copied from the template; drop it afterwards."""
-        self._count += 1
-        name = f"{self.prefix}_{self._count}"
-        create_database(self.admin_url, name, template=self.template)
+    def fresh(self, template: str | None = None) -> Iterator[str]:
+        """Yield the URL of a new database copied from ``template`` (default: the migrated one);
+        drop it afterwards."""
+        name = self.new_name()
+        create_database(self.admin_url, name, template=template or self.template)
         try:
-            yield _with_dbname(self.admin_url, name)
+            yield self.url_of(name)
         finally:
             drop_database(self.admin_url, name)
+
+    def new_name(self) -> str:
+        """A database name unique to this session."""
+        self._count += 1
+        return f"{self.prefix}_{self._count}"
+
+    def url_of(self, name: str) -> str:
+        """The URL of database ``name`` on this server."""
+        return _with_dbname(self.admin_url, name)
+
+    def derived_template(self) -> str:
+        """A new database copied from the migrated template, for a module to fill once (say, with an
+        imported dataset) and then hand out copies of with ``fresh(template=name)``."""
+        name = self.new_name()
+        create_database(self.admin_url, name, template=self.template)
+        return name
+
+    def drop(self, name: str) -> None:
+        """Drop a database made by ``derived_template``."""
+        drop_database(self.admin_url, name)
 
     def close(self) -> None:
         """Drop the template and stop the embedded server if this session started one."""

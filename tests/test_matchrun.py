@@ -1,0 +1,216 @@
+"""The matching run over the store: real PostgreSQL, a generated dataset imported by the real importer."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from directory.config import Settings
+from directory.db import Database
+from directory.matchrun import (
+    MATCH_LOCK_KEY,
+    MatchRunError,
+    evaluate_against_truth,
+    export_clusters,
+    run_matching,
+)
+from tests.import_helpers import SECRET, cli, dataset, rewrite_ldif
+from tests.pg import TestServer
+
+PEOPLE = 2000
+
+
+@pytest.fixture(scope="module")
+def feeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return dataset(tmp_path_factory.mktemp("matchrun"), people=PEOPLE, seed=11)
+
+
+def _import(settings: Settings, paths: list[Path], *flags: str) -> None:
+    result = cli(settings, "import", "ldif", *flags, *map(str, paths), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def imported_template(
+    pg_server: TestServer, feeds: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database holding the imported sample, made once; each test gets its own copy."""
+    name = pg_server.derived_template()
+    settings = Settings(
+        database_url=pg_server.url_of(name),
+        data_dir=tmp_path_factory.mktemp("data"),
+        secret_key=SECRET,  # type: ignore[arg-type]
+    )
+    _import(settings, sorted(feeds.glob("*.ldif")))
+    yield name
+    pg_server.drop(name)
+
+
+@pytest.fixture
+def settings(pg_server: TestServer, imported_template: str, tmp_path: Path) -> Iterator[Settings]:
+    for url in pg_server.fresh(template=imported_template):
+        yield Settings(database_url=url, data_dir=tmp_path / "data", secret_key=SECRET)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def imported(settings: Settings) -> Iterator[Database]:
+    assert settings.database_url
+    with Database(settings.database_url, max_size=4) as db:
+        yield db
+
+
+def _partition(db: Database) -> set[frozenset[int]]:
+    rows = db.fetch_all(
+        """SELECT l.person_id, array_agg(l.record_id ORDER BY l.record_id) AS ids
+           FROM record_links l JOIN source_records r ON r.id = l.record_id
+           WHERE r.removed_at IS NULL GROUP BY l.person_id"""
+    )
+    return {frozenset(r["ids"]) for r in rows}
+
+
+def _links(db: Database) -> dict[int, str]:
+    return {
+        r["record_id"]: r["person_id"] for r in db.fetch_all("SELECT record_id, person_id FROM record_links")
+    }
+
+
+def test_full_run_resolves_people_and_keeps_quality(imported: Database, feeds: Path, tmp_path: Path) -> None:
+    summary = run_matching(imported, full=True)
+    records = imported.fetch_value(
+        "SELECT count(*) FROM source_records WHERE kind = 'person' AND removed_at IS NULL"
+    )
+    assert summary.mode == "full" and summary.records == records
+    active_persons = imported.fetch_value("SELECT count(*) FROM persons WHERE status <> 'merged'")
+    assert PEOPLE * 0.9 < active_persons < records  # duplicates were linked, people not lumped
+    assert imported.fetch_value("SELECT count(*) FROM source_records WHERE match_pending") == 0
+    assert imported.fetch_value("SELECT count(*) FROM persons WHERE display_name = ''") == 0
+
+    quality = evaluate_against_truth(imported, feeds / "truth.csv")
+    # Floors for this small sample; the national figures live in docs/benchmarks.md.
+    assert quality.precision >= 0.98
+    assert quality.recall >= 0.85
+    assert quality.blocking_recall is not None and quality.blocking_recall >= 0.95
+
+    out = tmp_path / "clusters.csv"
+    written = export_clusters(imported, out)
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert written == len(rows) == imported.fetch_value("SELECT count(*) FROM source_records")
+    links = {
+        (r["feed"], r["uid"]): r["person_id"]
+        for r in imported.fetch_all(
+            """SELECT s.feed, s.uid, l.person_id
+               FROM source_records s JOIN record_links l ON l.record_id = s.id"""
+        )
+    }
+    assert all(links.get((r["feed"], r["uid"]), "") == r["person_id"] for r in rows)
+
+
+def test_review_candidates_explain_themselves(imported: Database) -> None:
+    run_matching(imported, full=True)
+    candidate = imported.fetch_one("SELECT * FROM match_candidates WHERE status = 'pending' LIMIT 1")
+    assert candidate is not None, "a national sample always has doubtful pairs"
+    explanation: dict[str, Any] = candidate["explanation"]
+    assert {c["comparison"] for c in explanation["comparisons"]} >= {"surname", "given_name", "birth_date"}
+    assert 0 < candidate["probability"] < 1
+
+
+def test_second_run_writes_nothing_and_ids_are_stable(imported: Database) -> None:
+    run_matching(imported, full=True)
+    before = _links(imported)
+    again = run_matching(imported)
+    assert again.mode == "incremental"
+    assert (again.links_written, again.persons_created, again.persons_merged) == (0, 0, 0)
+    full_again = run_matching(imported, full=True)
+    assert full_again.links_written == 0
+    assert _links(imported) == before
+
+
+def _edit(dn: str, entry: dict[str, list[Any]]) -> list[tuple[str, dict[str, list[Any]]]]:
+    bucket = zlib.crc32(str((entry.get("uid") or [""])[0]).encode()) % 25
+    if bucket == 0 and "sn" in entry:
+        entry = {**entry, "sn": [entry["sn"][0] + "E"]}  # a typo fixed or made
+    if bucket == 1:
+        return []  # left
+    return [(dn, entry)]
+
+
+def test_incremental_run_equals_full_run(
+    imported: Database, settings: Settings, feeds: Path, tmp_path: Path
+) -> None:
+    run_matching(imported, full=True)
+    changed = rewrite_ldif(feeds / "ac-versailles.ldif", tmp_path / "ac-versailles.ldif", _edit)
+    changed_lyon = rewrite_ldif(feeds / "ac-lyon.ldif", tmp_path / "ac-lyon.ldif", _edit)
+    result = cli(settings, "import", "ldif", "--force", str(changed), str(changed_lyon), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    pending = imported.fetch_value("SELECT count(*) FROM source_records WHERE match_pending")
+    assert pending > 0
+
+    incremental = run_matching(imported)
+    assert incremental.mode == "incremental"
+    assert incremental.rematched < incremental.records  # only what the change touched
+    after_incremental = _partition(imported)
+    run_matching(imported, full=True)
+    assert _partition(imported) == after_incremental
+    # People whose every record left are no longer offered.
+    assert imported.fetch_value("SELECT count(*) FROM persons WHERE status = 'left'") > 0
+
+
+def test_human_decisions_win_over_the_model(imported: Database) -> None:
+    run_matching(imported, full=True)
+    linked = imported.fetch_one(
+        """SELECT min(record_id) AS a, max(record_id) AS b FROM record_links
+           GROUP BY person_id HAVING count(*) = 2 LIMIT 1"""
+    )
+    singles = imported.fetch_all(
+        """SELECT min(record_id) AS r FROM record_links GROUP BY person_id HAVING count(*) = 1
+           ORDER BY 1 LIMIT 2"""
+    )
+    assert linked and len(singles) == 2
+    a, b = linked["a"], linked["b"]
+    c, d = sorted(r["r"] for r in singles)
+    imported.execute(
+        """INSERT INTO match_decisions (kind, record_a, record_b, decided_by)
+           VALUES ('cannot_link', %s, %s, 'alice'), ('must_link', %s, %s, 'alice')""",
+        (a, b, c, d),
+    )
+    for full in (False, True):  # honoured by incremental and full runs alike, night after night
+        run_matching(imported, full=full)
+        links = _links(imported)
+        assert links[a] != links[b]
+        assert links[c] == links[d]
+
+
+def test_one_run_at_a_time(imported: Database) -> None:
+    assert imported.url
+    with psycopg.connect(imported.url) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (MATCH_LOCK_KEY,))
+        with pytest.raises(MatchRunError, match="in progress"):
+            run_matching(imported)
+
+
+def test_cli_match_evaluate_and_export(
+    imported: Database, settings: Settings, feeds: Path, tmp_path: Path
+) -> None:
+    result = cli(settings, "match", "--full", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["mode"] == "full"
+    evaluation = cli(settings, "match", "evaluate", "--truth", str(feeds / "truth.csv"), timeout=300)
+    assert evaluation.returncode == 0, evaluation.stderr[-2000:]
+    line = evaluation.stdout.strip().splitlines()
+    assert len(line) == 1
+    figures = json.loads(line[0])
+    assert {"precision", "recall", "f1", "blocking_recall"} <= figures.keys()
+    out = tmp_path / "c.csv"
+    export = cli(settings, "export", "clusters", "--out", str(out))
+    assert export.returncode == 0, export.stderr[-2000:]
+    assert out.read_text().splitlines()[0] == "feed,uid,person_id"
+    missing = cli(settings, "match", "evaluate", "--truth", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 1 and "cannot read truth file" in missing.stderr
