@@ -297,50 +297,70 @@ def test_import_runs_and_quarantine_pages_hide_confidential_values(page: Page, d
     shot(page, "quarantine")
 
 
-def test_mark_distinct_then_rerun_matching_and_the_decision_holds(
-    page: Page, db: Database, settings: Settings, tmp_path: Path
-) -> None:
-    # Two records the engine would link without a second thought: same names, NUMEN, birth date.
-    from tests.ui_factories import add_candidate, add_person, add_record
-
-    a = add_record(db, academy="25", given="Camille", usage="ROUSSEAU", numen="11AAA", birth="1979-05-06")
-    b = add_record(db, academy="10", given="Camille", usage="ROUSSEAU", numen="11AAA", birth="1979-05-06")
-    add_person(db, [a])
-    add_person(db, [b])
-    cid = add_candidate(db, a, b, probability=0.5)
-    sign_in(page)
-    page.goto(f"/admin/cases/{cid}")
-    page.get_by_role("button", name="Different people").click()
-    assert status_of(db, cid) == "distinct"
-
-    if importlib.util.find_spec("directory.matchrun") is None:
-        pytest.fail(
-            "the matching runner (directory.matchrun, `directory match`, issue 4) is missing: "
-            "cannot check that a later matching run honours the cannot-link decision"
-        )
+def _directory(settings: Settings, tmp_path: Path, *args: str) -> None:
     env = {
         **os.environ,
         "DIRECTORY_DATABASE_URL": str(settings.database_url),
-        "DIRECTORY_DATA_DIR": str(tmp_path),
+        "DIRECTORY_DATA_DIR": str(tmp_path / "data"),
         "DIRECTORY_SECRET_KEY": settings.hashing_secret(),
     }
     result = subprocess.run(
-        [sys.executable, "-c", "from directory.cli import main; main()", "match", "--full"],
+        [sys.executable, "-c", "from directory.cli import main; main()", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    assert person_of(db, a) != person_of(db, b)
+    assert result.returncode == 0, f"directory {' '.join(args)}: {result.stderr[-2000:]}"
+
+
+def test_a_human_separation_holds_when_matching_runs_again(
+    browser: Browser, db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """On a real small dataset (synth, import, match): separate two records the engine linked,
+    run matching again, and they stay apart."""
+    if importlib.util.find_spec("directory.matchrun") is None:
+        pytest.fail(
+            "the matching runner (directory.matchrun, `directory match`, issue 4) is missing: "
+            "cannot check that a later matching run honours a human decision"
+        )
+    _directory(
+        settings, tmp_path, "synth", "--people", "1500", "--seed", "7", "--out", str(tmp_path / "synth")
+    )
+    _directory(
+        settings, tmp_path, "import", "ldif", *sorted(str(p) for p in (tmp_path / "synth").glob("*.ldif"))
+    )
+    _directory(settings, tmp_path, "match", "--full")
+    # A person the engine built from two records of two academies (a transfer, say).
+    row = db.fetch_one(
+        """SELECT l.person_id, array_agg(l.record_id ORDER BY l.record_id) AS records
+           FROM record_links l JOIN source_records r ON r.id = l.record_id
+           GROUP BY l.person_id HAVING count(*) = 2 AND count(DISTINCT r.academy_code) = 2
+           ORDER BY l.person_id LIMIT 1"""
+    )
+    assert row is not None, "the engine linked no record across academies"
+    person, (r1, r2) = row["person_id"], row["records"]
+    admin(db, "nadia")
+    with LiveServer(make_app(settings)) as live:
+        context = browser.new_context(base_url=live.url)
+        page = context.new_page()
+        sign_in(page)
+        page.goto(f"/admin/persons/{person}")
+        page.get_by_label(f"new person 1 for record #{r2}").check()
+        page.get_by_role("button", name="Split").click()
+        expect(page.get_by_role("status").first).to_contain_text("split person")
+        context.close()
+    assert person_of(db, r1) == person and person_of(db, r2) != person
     assert (
         db.fetch_value(
             "SELECT count(*) FROM match_decisions WHERE kind = 'cannot_link' AND revoked_at IS NULL"
         )
         == 1
     )
-    assert not db.fetch_value(
-        "SELECT count(*) FROM match_candidates WHERE record_a = %s AND record_b = %s AND status = 'pending'",
-        (min(a, b), max(a, b)),
+
+    _directory(settings, tmp_path, "match", "--full")
+    assert person_of(db, r1) != person_of(db, r2), (
+        "a later matching run put the separated records back together"
     )
+    assert person_of(db, r1) == person  # and the person kept its id
