@@ -9,6 +9,8 @@ cluster would hold
 - two different NUMEN hashes (a NUMEN is one person's for life), or
 - two *active* records of the same academy with different birth dates (one academy does not
   keep two live accounts of one person under two birth dates: those are two people), or
+- (on by default) any two different birth dates that are not day/month swaps of each other: the
+  typical chain is two dated records of two people joined through a third record with no date, or
 - two records a human declared distinct (cannot-link, or two parts of a split).
 
 so that one wrong link cannot chain two people together through a third record. Human must-links
@@ -98,8 +100,10 @@ class Clustering:
 class _Groups:
     """Union-find over rows with, at each root, what the guards need."""
 
-    def __init__(self, table: RecordTable, forbidden: dict[int, set[int]]) -> None:
+    def __init__(self, table: RecordTable, forbidden: dict[int, set[int]], *, all_births: bool) -> None:
         self.t = table
+        self.all_births = all_births
+        self.births: dict[int, set[tuple[int, int]]] = {}
         self.parent: dict[int, int] = {}
         self.members: dict[int, list[int]] = {}
         self.numens: dict[int, set[int]] = {}
@@ -124,6 +128,7 @@ class _Groups:
         self.numens[x] = {numen} if numen != MISSING else set()
         birth = int(t.birth_date[x])
         self.active_births[x] = {int(t.academy[x]): {birth}} if t.active[x] and birth != MISSING else {}
+        self.births[x] = {(birth, int(t.birth_swapped[x]))} if birth != MISSING else set()
 
     def conflict(self, a: int, b: int) -> str | None:
         """Why roots ``a`` and ``b`` may not merge, or None."""
@@ -135,6 +140,11 @@ class _Groups:
         for academy in ba.keys() & bb.keys():
             if ba[academy] != bb[academy]:
                 return "two active records of one academy with different birth dates"
+        if self.all_births:
+            for da, sa in self.births[a]:
+                for db, sb in self.births[b]:
+                    if da != db and sa != db and da != sb:
+                        return "two different birth dates"
         small, large = sorted((a, b), key=lambda r: len(self.members[r]))
         large_set = set(self.members[large])
         for row in self.members[small]:
@@ -152,6 +162,7 @@ class _Groups:
         self.numens[a] |= self.numens.pop(b)
         for academy, births in self.active_births.pop(b).items():
             self.active_births[a].setdefault(academy, set()).update(births)
+        self.births[a] |= self.births.pop(b)
 
 
 def cluster(
@@ -161,8 +172,13 @@ def cluster(
     link_threshold: float,
     review_threshold: float,
     constraints: Constraints | None = None,
+    birth_date_guard: bool = True,
 ) -> Clustering:
-    """Decide every pair and build clusters under the guards and the human constraints."""
+    """Decide every pair and build clusters under the guards and the human constraints.
+
+    With ``birth_date_guard``, no cluster may hold two birth dates that are not day/month swaps of
+    each other: a record without a date cannot chain two dated records of different people.
+    """
     row = {int(r): i for i, r in enumerate(table.ids.tolist())}
     must, cannot = (constraints or Constraints()).expanded()
     forbidden: dict[int, set[int]] = {}
@@ -170,7 +186,7 @@ def cluster(
         if a in row and b in row:
             forbidden.setdefault(row[a], set()).add(row[b])
             forbidden.setdefault(row[b], set()).add(row[a])
-    groups = _Groups(table, forbidden)
+    groups = _Groups(table, forbidden, all_births=birth_date_guard)
     for a, b in sorted(must):
         if a not in row or b not in row:
             continue  # a record that left the directory

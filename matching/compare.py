@@ -255,28 +255,27 @@ def _surname(
     ua, ba, ub, bb = t.usage[li], t.birth[li], t.usage[ri], t.birth[ri]
     level = np.full(len(li), 5, dtype=np.int8)
     tf = np.full(len(li), MISSING, dtype=np.int32)
-    # from the weakest level up, so that stronger ones overwrite
-    close = np.zeros(len(li), dtype=np.bool_)
-    for x, y in ((ua, ub), (ua, bb), (ba, ub), (ba, bb)):
-        todo = np.flatnonzero((x != MISSING) & (y != MISSING) & ~close)
-        if len(todo):
-            close[todo] = _jw(t.surnames, x[todo], y[todo]) >= JW_CLOSE
-    level[close] = 4
-    pa, pb, qa, qb = t.usage_phon[li], t.birth_phon[li], t.usage_phon[ri], t.birth_phon[ri]
-    level[_eq(pa, qa) | _eq(pa, qb) | _eq(pb, qa) | _eq(pb, qb)] = 3
+    # strongest level first; each later test only looks at the pairs still undecided, so that
+    # Jaro-Winkler runs on the few pairs that agree on nothing better
+    hit = _eq(ua, ub)
+    level[hit] = 0
+    tf[hit] = ua[hit]
+    for x, y in ((ua, bb), (ba, ub), (ba, bb)):
+        hit = _eq(x, y) & (level > 1)
+        level[hit] = 1
+        tf[hit] = x[hit]
     multi = t.surname_multi
     # only double names can share a part; checking the few pairs with one is cheap
     for x, y in ((ua, ub), (ua, bb), (ba, ub), (ba, bb)):
         todo = np.flatnonzero((x != MISSING) & (y != MISSING) & (multi[x] | multi[y]) & (level > 2))
         if len(todo):
             level[todo[_pairwise_bool(t.surnames, x[todo], y[todo], _parts_share)]] = 2
-    for x, y in ((ua, bb), (ba, ub), (ba, bb)):
-        hit = _eq(x, y) & (level > 1)
-        level[hit] = 1
-        tf[hit] = x[hit]
-    hit = _eq(ua, ub)
-    level[hit] = 0
-    tf[hit] = ua[hit]
+    pa, pb, qa, qb = t.usage_phon[li], t.birth_phon[li], t.usage_phon[ri], t.birth_phon[ri]
+    level[(_eq(pa, qa) | _eq(pa, qb) | _eq(pb, qa) | _eq(pb, qb)) & (level > 3)] = 3
+    for x, y in ((ua, ub), (ua, bb), (ba, ub), (ba, bb)):
+        todo = np.flatnonzero((x != MISSING) & (y != MISSING) & (level == 5))
+        if len(todo):
+            level[todo[_jw(t.surnames, x[todo], y[todo]) >= JW_CLOSE]] = 4
     level[(ua == MISSING) | (ub == MISSING)] = 6
     return level, tf
 

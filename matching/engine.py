@@ -58,7 +58,7 @@ P = TypeVar("P", bound=Hashable)
 class MatchSettings:
     """Thresholds and bounds of a run (the defaults are those measured in ``docs/benchmarks.md``)."""
 
-    link_threshold: float = 0.99
+    link_threshold: float = 0.95
     """Match probability from which a pair is linked."""
     review_threshold: float = 0.5
     """Match probability from which a pair below the link threshold is queued for review."""

@@ -71,10 +71,23 @@ def test_two_active_records_of_one_academy_with_different_birth_dates_stay_apart
         record(3, birth_hash="b:2", academy="24", active=False),
         record(4, birth_hash="b:1", academy="24", active=False),
     ]
-    table, c = _run(records, [(1, 2, 12.0), (3, 4, 11.0)])
+    table, c = _run(records, [(1, 2, 12.0), (3, 4, 11.0)], birth_date_guard=False)
     # 1 and 2 are two live accounts of one academy with two birth dates: two people;
-    # 3 and 4 have left their posts, so the guard does not apply to them
+    # 3 and 4 have left their posts, so this guard does not apply to them
     assert _groups(table, c) == {frozenset({1}), frozenset({2}), frozenset({3, 4})}
+    assert [r.reason for r in c.refused] == ["two active records of one academy with different birth dates"]  # type: ignore[attr-defined]
+
+
+def test_no_chain_joins_two_birth_dates_but_swapped_ones_meet() -> None:
+    records = [
+        record(1, birth_hash="b:1980-03-04", birth_swapped_hash="b:1980-04-03"),
+        record(2),  # no date: the link in the chain
+        record(3, birth_hash="b:1975-01-01", academy="24"),
+        record(4, birth_hash="b:1980-04-03", birth_swapped_hash="b:1980-03-04", academy="01"),
+    ]
+    table, c = _run(records, [(1, 2, 12.0), (2, 3, 11.0), (1, 4, 10.0)])
+    assert _groups(table, c) == {frozenset({1, 2, 4}), frozenset({3})}
+    assert [r.reason for r in c.refused] == ["two different birth dates"]  # type: ignore[attr-defined]
 
 
 def test_human_constraints_are_honoured() -> None:
