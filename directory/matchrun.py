@@ -47,6 +47,7 @@ from matching.engine import (
     link_full,
     link_incremental,
 )
+from matching.errors import MatchingError
 from matching.evaluate import Evaluation, evaluate
 from matching.features import build_table
 from matching.keys import candidate_pairs
@@ -206,19 +207,33 @@ def _state_from_links(links: Mapping[int, str], oversize: list[str]) -> MatchSta
 
 
 def run_matching(
-    db: Database, *, full: bool = False, settings: MatchSettings = DEFAULT_SETTINGS
+    db: Database,
+    *,
+    full: bool = False,
+    settings: MatchSettings = DEFAULT_SETTINGS,
+    instances_file: Path | None = None,
 ) -> MatchRunSummary:
-    """Resolve identities: incremental by default (full when asked or when no model exists yet)."""
+    """Resolve identities: incremental by default (full when asked or when no model exists yet).
+
+    Afterwards new persons get a home instance; ``instances_file`` (``DIRECTORY_INSTANCES``) is
+    synced first when given, else the instances the store already knows are used.
+    """
     with db.connection() as lock_conn:
         got = lock_conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (MATCH_LOCK_KEY,)).fetchone()
         lock_conn.commit()
         if not got or not got["ok"]:
             raise MatchRunError("another matching run is in progress")
         try:
-            return _run_locked(db, full=full, settings=settings)
+            summary = _run_locked(db, full=full, settings=settings)
+        except MatchingError as exc:
+            # The engine's own errors (too little data to fit a model, conflicting constraints)
+            # are facts about the data for the operator, not crashes.
+            raise MatchRunError(f"matching could not run: {exc}") from exc
         finally:
             lock_conn.execute("SELECT pg_advisory_unlock(%s)", (MATCH_LOCK_KEY,))
             lock_conn.commit()
+    _assign_instances(db, instances_file)
+    return summary
 
 
 def _run_locked(db: Database, *, full: bool, settings: MatchSettings) -> MatchRunSummary:
@@ -257,7 +272,6 @@ def _run_locked(db: Database, *, full: bool, settings: MatchSettings) -> MatchRu
                    WHERE id = %s""",
                 (json.dumps(stats), json.dumps(model_json) if model_json else None, run_id),
             )
-        _after_commit(db)
     except BaseException as exc:
         # The error text may name records by id, never personal data.
         with db.connection() as conn:
@@ -456,12 +470,12 @@ def _write_candidates(conn: DictConnection, result: MatchResult, run_id: int) ->
     )
 
 
-def _after_commit(db: Database) -> None:
+def _assign_instances(db: Database, instances_file: Path | None) -> None:
     """Home instances for new persons (when instances are configured)."""
-    try:
-        from directory.instances import assign_home_instances
-    except ImportError:  # pragma: no cover - the API package always ships it
-        return
+    from directory.instances import assign_home_instances, load_instances, sync_instances
+
+    if instances_file is not None:
+        sync_instances(db, load_instances(instances_file))
     if db.fetch_value("SELECT count(*) FROM instances"):
         assign_home_instances(db)
 

@@ -95,7 +95,7 @@ def _dataset(settings: Settings, people: int, seed: int, out: Path | None) -> Pa
 @app.command("demo")
 @handle_errors
 def demo(
-    people: Annotated[int, typer.Option("--people", min=100, help="Size of the generated sample.")] = 50_000,
+    people: Annotated[int, typer.Option("--people", min=1000, help="Size of the generated sample.")] = 50_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated sample.")] = 42,
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the sample.")] = None,
     serve: Annotated[

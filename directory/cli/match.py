@@ -34,8 +34,9 @@ def match(
         return
     from directory.matchrun import run_matching  # the engine's imports cost a second
 
-    with open_database(get_settings()) as db:
-        summary = run_matching(db, full=full)
+    settings = get_settings()
+    with open_database(settings) as db:
+        summary = run_matching(db, full=full, instances_file=settings.instances)
     console.print_json(json.dumps(summary.as_dict()))
 
 
