@@ -94,7 +94,7 @@ def test_full_run_resolves_people_and_keeps_quality(imported: Database, feeds: P
 
     quality = evaluate_against_truth(imported, feeds / "truth.csv")
     # Floors for this small sample; the national figures live in docs/benchmarks.md.
-    assert quality.precision >= 0.98
+    assert quality.precision >= 0.95
     assert quality.recall >= 0.85
     assert quality.blocking_recall is not None and quality.blocking_recall >= 0.95
 
