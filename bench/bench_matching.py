@@ -181,6 +181,7 @@ def main() -> None:
         "--no-eval-breakdown", action="store_true", help="skip per-scenario and cause figures"
     )
     parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--splink", default=None, help="python of a Splink environment: run the side-by-side")
     parser.add_argument("--engine-only", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine_only is not None:
@@ -192,7 +193,35 @@ def main() -> None:
     cache = prepare(args.people, args.seed, data)
     cmd = [sys.executable, __file__, "--engine-only", str(cache)]
     cmd += ["--no-eval-breakdown"] * args.no_eval_breakdown + ["--no-incremental"] * args.no_incremental
-    subprocess.run(cmd, check=True)
+    ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    if args.splink is not None:
+        ours["splink"] = splink_side_by_side(args.splink, cache, data, ours)
+    print(json.dumps(ours, indent=1))
+
+
+def splink_side_by_side(python: str, cache: Path, data: Path, ours: dict[str, object]) -> dict[str, object]:
+    """Run ``bench_matching_splink.py`` in Splink's environment and evaluate its clusters like ours."""
+    clusters_csv = data / "splink-clusters.csv"
+    script = Path(__file__).with_name("bench_matching_splink.py")
+    done = subprocess.run(
+        [python, str(script), str(cache), str(clusters_csv), str(MatchSettings().link_threshold)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    with cache.open("rb") as fh:
+        doc = pickle.load(fh)
+    clusters: dict[int, int] = {}
+    with clusters_csv.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            clusters[int(row["record_id"])] = hash(row["cluster"])
+    ev = evaluate(clusters, doc["truth"], records={r.id: r for r in doc["records"]})
+    figures["evaluation"] = ev.as_dict()
+    timings = ours["timings_s"]
+    assert isinstance(timings, dict)
+    figures["time_ratio_splink_over_ours"] = round(float(figures["total_s"]) / float(timings["total"]), 2)
+    return figures
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ from .features import MISSING, RecordTable, Vocab
 
 __all__ = [
     "FAMILIES",
+    "BlockIndex",
     "BlockingStats",
     "CandidatePairs",
+    "block_index",
     "block_keys",
     "candidate_pairs",
     "rows_sharing_blocks",
@@ -131,6 +133,27 @@ def _blocks(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDA
     return starts, sizes
 
 
+@dataclass(slots=True)
+class BlockIndex:
+    """Every block of a table: sorted (key, row) pairs and the start and size of each block.
+
+    Built once per run and shared by the calls that need it (an incremental run asks for pairs
+    several times while it closes its region).
+    """
+
+    keys: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int32]
+    starts: npt.NDArray[np.int64]
+    sizes: npt.NDArray[np.int64]
+
+
+def block_index(table: RecordTable) -> BlockIndex:
+    """The blocks of ``table``."""
+    keys, rows = block_keys(table)
+    starts, sizes = _blocks(keys)
+    return BlockIndex(keys=keys, rows=rows, starts=starts, sizes=sizes)
+
+
 def _vocabs(table: RecordTable, family: int) -> tuple[Vocab | None, Vocab | None]:
     initials = None  # initials are code points, rendered with chr()
     births, surnames = table.other["birth_dates"], table.surnames
@@ -196,14 +219,16 @@ def candidate_pairs(
     *,
     max_block_size: int,
     focus: npt.NDArray[np.bool_] | None = None,
+    index: BlockIndex | None = None,
 ) -> CandidatePairs:
     """Distinct candidate pairs of ``table`` from every key family, blocks above the bound skipped.
 
     With ``focus`` (a boolean mask over rows), only blocks holding a focused row are expanded and
     only pairs with at least one focused row are returned: the pairs an incremental run must redo.
+    ``index`` is the table's :func:`block_index` when the caller already has it.
     """
-    keys, rows = block_keys(table)
-    starts, sizes = _blocks(keys)
+    index = index or block_index(table)
+    keys, rows, starts, sizes = index.keys, index.rows, index.starts, index.sizes
     stats = BlockingStats()
     families = keys[starts] >> _SHIFT_F if len(starts) else np.empty(0, dtype=np.int64)
     big = sizes > max_block_size
@@ -237,6 +262,7 @@ def rows_sharing_blocks(
     *,
     max_block_size: int,
     previous_oversize: Iterable[str] = (),
+    index: BlockIndex | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Rows of the blocks whose pairs may differ from the previous run, plus the rows of interest.
 
@@ -245,8 +271,8 @@ def rows_sharing_blocks(
     now (its pairs appeared although none of its rows changed). ``previous_oversize`` names the
     blocks the previous run skipped (:attr:`CandidatePairs.oversize_keys`).
     """
-    keys, rows = block_keys(table)
-    starts, sizes = _blocks(keys)
+    index = index or block_index(table)
+    keys, rows, starts, sizes = index.keys, index.rows, index.starts, index.sizes
     out = rows_of_interest.copy()
     if not len(starts):
         return out
