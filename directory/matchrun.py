@@ -210,10 +210,14 @@ def run_matching(
     db: Database,
     *,
     full: bool = False,
+    refit: bool = True,
     settings: MatchSettings = DEFAULT_SETTINGS,
     instances_file: Path | None = None,
 ) -> MatchRunSummary:
     """Resolve identities: incremental by default (full when asked or when no model exists yet).
+
+    A full run fits a new model unless ``refit`` is false and one exists (then its clusters equal
+    those of an incremental run with that model: how the equality is tested).
 
     Afterwards new persons get a home instance; ``instances_file`` (``DIRECTORY_INSTANCES``) is
     synced first when given, else the instances the store already knows are used.
@@ -224,7 +228,7 @@ def run_matching(
         if not got or not got["ok"]:
             raise MatchRunError("another matching run is in progress")
         try:
-            summary = _run_locked(db, full=full, settings=settings)
+            summary = _run_locked(db, full=full, refit=refit, settings=settings)
         except MatchingError as exc:
             # The engine's own errors (too little data to fit a model, conflicting constraints)
             # are facts about the data for the operator, not crashes.
@@ -236,7 +240,7 @@ def run_matching(
     return summary
 
 
-def _run_locked(db: Database, *, full: bool, settings: MatchSettings) -> MatchRunSummary:
+def _run_locked(db: Database, *, full: bool, refit: bool, settings: MatchSettings) -> MatchRunSummary:
     started = time.perf_counter()
     with db.connection() as conn:
         last = conn.execute(
@@ -259,7 +263,7 @@ def _run_locked(db: Database, *, full: bool, settings: MatchSettings) -> MatchRu
             previous = _previous_links(conn)
             constraints = _constraints(conn)
             summary.timings["read"] = time.perf_counter() - t0
-            result = _link(records, previous, pending, constraints, last, mode, settings)
+            result = _link(records, previous, pending, constraints, last, mode, settings, refit=refit)
             summary.timings.update({f"engine_{k}": v for k, v in result.timings.items()})
             t0 = time.perf_counter()
             _write(conn, result, previous, pending, constraints, summary)
@@ -297,10 +301,14 @@ def _link(
     last: dict[str, Any] | None,
     mode: str,
     settings: MatchSettings,
+    *,
+    refit: bool,
 ) -> MatchResult:
-    if mode == "full" or last is None:
+    if last is None:
         return link_full(records, constraints=constraints, settings=settings)
     model = Model.from_json(json.dumps(last["model"]))
+    if mode == "full":
+        return link_full(records, model=None if refit else model, constraints=constraints, settings=settings)
     oversize = list((last["stats"] or {}).get("oversize_keys", []))
     # The previous clusters are those of the records the previous run saw: every linked one.
     state = _state_from_links(previous, oversize)

@@ -28,6 +28,9 @@ app.add_typer(export_app, name="export")
 def match(
     ctx: typer.Context,
     full: Annotated[bool, typer.Option("--full", help="Re-match every record and refit the model.")] = False,
+    keep_model: Annotated[
+        bool, typer.Option("--keep-model", help="With --full: keep the current model instead of refitting.")
+    ] = False,
 ) -> None:
     """Run matching (incremental by default: only what the imports changed)."""
     if ctx.invoked_subcommand is not None:
@@ -36,7 +39,7 @@ def match(
 
     settings = get_settings()
     with open_database(settings) as db:
-        summary = run_matching(db, full=full, instances_file=settings.instances)
+        summary = run_matching(db, full=full, refit=not keep_model, instances_file=settings.instances)
     console.print_json(json.dumps(summary.as_dict()))
 
 
