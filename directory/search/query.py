@@ -12,9 +12,20 @@ import string
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
+import numpy.typing as npt
+
 from matching.normalize import normalize_text
 
-__all__ = ["MAX_TOKENS", "ParsedQuery", "TokenRanges", "parse_query", "typo_variants"]
+__all__ = [
+    "MAX_TOKENS",
+    "ParsedQuery",
+    "TokenRanges",
+    "parse_query",
+    "prefix_upper",
+    "typo_arrays",
+    "typo_variants",
+]
 
 MAX_TOKENS = 8
 """Tokens beyond this are ignored: nobody types nine names, and each token costs a pass."""
@@ -47,9 +58,12 @@ class ParsedQuery:
 
 @dataclass(frozen=True, slots=True)
 class TokenRanges:
-    """The vocabulary ranges ``(lo, hi, level)`` one query token matches, and their posting count."""
+    """The vocabulary ranges ``[lo, hi)`` one query token matches, their levels (ascending: a later
+    range's level wins over an earlier one's), and how many postings they hold in all."""
 
-    ranges: list[tuple[int, int, int]]
+    lo: npt.NDArray[np.int64]
+    hi: npt.NDArray[np.int64]
+    level: npt.NDArray[np.int8]
     postings: int
 
 
@@ -83,3 +97,20 @@ def typo_variants(token: str) -> tuple[str, ...]:
             out.add(token[:i] + token[i + 1] + token[i] + token[i + 2 :])  # transposition
     out.discard(token)
     return tuple(sorted(out))
+
+
+def prefix_upper(prefix: bytes) -> bytes:
+    """The smallest string greater than every string starting with ``prefix`` (ASCII tokens)."""
+    return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+@lru_cache(maxsize=4096)
+def typo_arrays(token: str, width: int) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_]]:
+    """The typo variants of ``token`` no longer than ``width``, and their prefix upper bounds,
+    as fixed-width byte arrays ready for ``searchsorted`` against the vocabulary (cached: the
+    same tokens come back keystroke after keystroke)."""
+    variants = [v.encode() for v in typo_variants(token) if len(v) <= width]
+    return (
+        np.array(variants, dtype=f"S{width}"),
+        np.array([prefix_upper(v) for v in variants], dtype=f"S{width}"),
+    )

@@ -308,10 +308,15 @@ class SearchService:
         establishments, mask = self.context_of(context)
         ranked: list[tuple[tuple[int, bool, bytes, str], Found]] = []
         for ix, dead in snap.indexes():
-            cand, quality = ix.match(query)
-            prox = ix.proximity(cand, establishments, mask)
-            for hit in ix.top(cand, quality * 4 + prox, limit, exclude=dead, academy_bit=bit):
-                ranked.append((_order(hit, ix), Found(ix, hit.idx, hit.score)))
+            hits = ix.rank(
+                query,
+                establishments=establishments,
+                academy_mask=mask,
+                limit=limit,
+                exclude=dead,
+                academy_bit=bit,
+            )
+            ranked += [(_order(hit, ix), Found(ix, hit.idx, hit.score)) for hit in hits]
         ranked.sort(key=lambda item: item[0])
         return _distinct(exact + [f for _, f in ranked])[:limit]
 
