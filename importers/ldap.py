@@ -249,12 +249,16 @@ class LdapReader:
         return ServerInfo(vendor, first("vendorVersion"), controls)
 
     def close(self) -> None:
-        """Unbind and close the connection (idempotent)."""
+        """Unbind and close the connection (idempotent, also after the server died)."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            # Closing a dead connection fails: there is nothing more to do then.
-            with contextlib.suppress(ldap_errors.LDAPException, OSError):
+            # Unbinding a dead connection fails before ldap3 closes its socket: close it ourselves.
+            with contextlib.suppress(Exception):
                 conn.unbind()
+            sock = getattr(conn, "socket", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
 
     # -- the scan ---------------------------------------------------------------------------------
 
