@@ -56,7 +56,7 @@ class ApiState:
             self.metrics.people_returned.labels(key.name).inc(new)
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
     """The app's state (set by ``create_app``)."""
     state: ApiState = request.app.state.api
     return state

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from directory.api.deps import ResolveKey, SearchKey, StateDep
+from directory.api.deps import ApiState, ResolveKey, StateDep, authenticate, bearer_token
 from directory.api.errors import ERROR_RESPONSES
 from directory.api.responses import json_response, people_body
 from directory.api.schemas import ErrorPublic, PeoplePublic, PersonPublic
@@ -29,6 +29,31 @@ def visible(key: ApiKey, found: Found) -> bool:
     return bool(found.index.academy_mask_of(found.idx) & (1 << ACADEMY_BIT[key.academy_code]))
 
 
+_SEARCH_PARAMETERS = [
+    {
+        "name": "q",
+        "in": "query",
+        "required": True,
+        "description": "What the user typed (2 to 100 characters).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "At most 25 (the default).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 25},
+    },
+    {
+        "name": "context",
+        "in": "query",
+        "required": False,
+        "description": "E-mail or uid of the person searching.",
+        "schema": {"type": "string", "maxLength": 254},
+    },
+]
+
+
 @router.get(
     "/people/search",
     response_model=PeoplePublic,
@@ -39,21 +64,28 @@ def visible(key: ApiKey, found: Found) -> bool:
     "result per person, best first: exact tokens before prefixes before typos, then people close "
     "to the searcher named by `context` (same establishment, then same academy), then people with a "
     "cloud account, then by name.",
+    openapi_extra={"security": [{"HTTPBearer": []}], "parameters": _SEARCH_PARAMETERS},
 )
-async def search_people(
-    state: StateDep,
-    key: SearchKey,
-    q: Annotated[str, Query(description="What the user typed (2 to 100 characters).")],
-    limit: Annotated[int | None, Query(ge=1, description="At most 25 (the default).")] = None,
-    context: Annotated[
-        str | None, Query(max_length=254, description="E-mail or uid of the person searching.")
-    ] = None,
-) -> Response:
+async def search_people(request: Request) -> Response:
+    # The hottest route (every keystroke of every share dialog) reads its parameters and checks
+    # its key itself: FastAPI's dependency and parameter solving cost more than the search
+    # (measured: ~0.6 ms of a ~1 ms request). ``openapi_extra`` documents the same contract.
+    state: ApiState = request.app.state.api
+    key = await authenticate(request, state, bearer_token(request), "search")
     settings = state.settings
+    params = request.query_params
     text = check_query(
-        q, min_length=settings.search_min_query_length, max_length=settings.search_max_query_length
+        params.get("q"),
+        min_length=settings.search_min_query_length,
+        max_length=settings.search_max_query_length,
     )
-    n = cap_limit(limit, settings.search_max_results)
+    limit_text = params.get("limit")
+    if limit_text is not None and not (limit_text.isdigit() and int(limit_text) >= 1):
+        raise InvalidInputError("limit must be a positive integer")
+    context = params.get("context") or None
+    if context is not None:
+        context = check_query(context, min_length=1, max_length=254, name="context")
+    n = cap_limit(int(limit_text) if limit_text else None, settings.search_max_results)
     found = state.search.search(text, limit=n, context=context, academy=key.academy_code)
     state.shown(key, found)
     state.metrics.results.labels("/v1/people/search").observe(len(found))
