@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
+from ldap3.strategy.sync import SyncStrategy
 
 from importers.dates import changed_since_filter
 from importers.errors import FeedReadError
@@ -92,19 +93,43 @@ def ldap_filter(feed: FeedConfig, since: datetime | None) -> str:
     return changed_since_filter(since, base_filter=feed.filter)
 
 
-def _decoded(raw: dict[str, list[bytes]]) -> dict[str, list[str | bytes]]:
-    """Values as the LDIF reader gives them: ``str`` when UTF-8, the ``bytes`` otherwise (which
-    ``map_entry`` quarantines as ``invalid_utf8``). Same types from both readers: same records."""
-    out: dict[str, list[str | bytes]] = {}
-    for name, values in raw.items():
-        decoded: list[str | bytes] = []
-        for value in values:
-            try:
-                decoded.append(value.decode("utf-8"))
-            except UnicodeDecodeError:
-                decoded.append(value)
-        out[name] = decoded
-    return out
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+class _EntriesOnly(SyncStrategy):  # type: ignore[misc]
+    """ldap3's synchronous strategy, decoding a search entry only as far as the importer needs.
+
+    ldap3 turns each entry into two dictionaries (``attributes`` and ``raw_attributes``), looking a
+    configuration parameter up for every value: two thirds of the client's time on a large scan.
+    Here an entry becomes one plain dict whose values are what the LDIF reader gives: ``str`` when
+    UTF-8, the ``bytes`` otherwise (``map_entry`` quarantines those as ``invalid_utf8``). Same
+    types from both readers, same records. The DN is decoded like the LDIF reader's too.
+    """
+
+    def decode_response_fast(self, ldap_message: dict[str, Any]) -> dict[str, Any]:
+        if ldap_message["protocolOp"] != 4:  # not a searchResEntry: ldap3's own decoding
+            result: dict[str, Any] = super().decode_response_fast(ldap_message)
+            return result
+        payload = ldap_message["payload"]
+        attrs: dict[str, list[str | bytes]] = {}
+        for attribute in payload[1][3]:
+            values: list[str | bytes] = []
+            for value in attribute[3][1][3]:
+                raw = value[3]
+                try:
+                    values.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    values.append(bytes(raw))
+            attrs[attribute[3][0][3].decode("ascii", "replace")] = values
+        dn = payload[0][3].decode("utf-8", "surrogateescape")
+        return {
+            "type": "searchResEntry",
+            "dn": dn,
+            "raw_dn": payload[0][3],
+            "raw_attributes": attrs,
+            "attributes": attrs,
+        }
 
 
 class LdapReader:
@@ -199,6 +224,11 @@ class LdapReader:
             return_empty_attributes=False,
             auto_referrals=False,
         )
+        # ldap3 binds the strategy's methods onto the connection when it is created: rebind them.
+        strategy = conn.strategy = _EntriesOnly(conn)
+        conn.send, conn.open, conn.get_response = strategy.send, strategy.open, strategy.get_response
+        conn.post_send_single_response = strategy.post_send_single_response
+        conn.post_send_search = strategy.post_send_search
         self._conn = conn
         try:
             conn.open()
@@ -231,17 +261,17 @@ class LdapReader:
             attributes=["supportedControl", "supportedFeatures", "vendorName", "vendorVersion"],
         )
         self._check(conn, "reading the root DSE")
-        attrs: dict[str, list[bytes]] = {}
+        attrs: dict[str, list[str]] = {}
         for item in conn.response or ():
             if item.get("type") == "searchResEntry":
-                attrs = {k.lower(): v for k, v in item["raw_attributes"].items()}
+                attrs = {k.lower(): [_text(v) for v in vs] for k, vs in item["raw_attributes"].items()}
 
         def first(name: str) -> str | None:
             values = attrs.get(name.lower())
-            return values[0].decode("utf-8", "replace") if values else None
+            return values[0] if values else None
 
-        controls = frozenset(v.decode("ascii", "replace") for v in attrs.get("supportedcontrol", ()))
-        features = {v.decode("ascii", "replace") for v in attrs.get("supportedfeatures", ())}
+        controls = frozenset(attrs.get("supportedcontrol", ()))
+        features = set(attrs.get("supportedfeatures", ()))
         vendor = first("vendorName")
         if vendor is None and "1.3.6.1.4.1.4203.1.5.1" in features:
             # slapd publishes no vendorName; features under OpenLDAP's own OID arc give it away.
@@ -299,7 +329,7 @@ class LdapReader:
             for item in conn.response or ():
                 if item.get("type") != "searchResEntry":
                     continue  # referrals and references: not entries of this directory
-                attrs = _decoded(item["raw_attributes"])
+                attrs = item["raw_attributes"]
                 if is_container(item["dn"], attrs, uid_attribute=uid_attribute):
                     continue  # ou=, o=... under a broad filter: structure, like the LDIF reader skips
                 self.entries_read += 1

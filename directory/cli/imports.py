@@ -34,8 +34,8 @@ from directory.migrate import open_database
 from directory.secrets import Hasher
 from importers.establishments import import_establishments, unknown_uais
 from importers.feeds import FeedConfig, FeedsFile, feed_for_ldif, load_feeds
-from importers.nightly import import_all
-from importers.pipeline import RunResult, import_ldap, import_ldif
+from importers.nightly import FeedTask, import_all, run_tasks
+from importers.pipeline import RunResult, import_ldap
 from importers.quarantine import describe_reason, quarantine_summary
 from importers.runs import latest_runs
 
@@ -53,6 +53,12 @@ app.add_typer(import_app, name="import")
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan (with examples) and apply nothing.")]
 Force = Annotated[
     bool, typer.Option("--force", help="Apply even above the deletion limit (after a human looked).")
+]
+Jobs = Annotated[
+    int,
+    typer.Option(
+        "--jobs", "-j", min=1, help="Feeds imported at once, in worker processes (plain log lines)."
+    ),
 ]
 Wait = Annotated[
     bool, typer.Option("--wait", help="Wait for another run of the same feed instead of refusing.")
@@ -161,27 +167,15 @@ def ldif_command(
     recheck: Annotated[
         bool, typer.Option("--recheck", help="Read a file even when identical to the last one imported.")
     ] = False,
+    jobs: Jobs = 1,
 ) -> None:
     """Import LDIF exports, each as a full scan of the feed named after the file."""
     settings = get_settings()
     feeds = load_feeds(settings.feeds)
-    configs = [(path, feed_for_ldif(path, feeds, name=feed)) for path in paths]
-    hasher = Hasher(settings.hashing_secret())
-    results = []
+    options = {"dry_run": dry_run, "force": force, "wait": wait, "recheck": recheck}
+    tasks = [FeedTask(feed_for_ldif(path, feeds, name=feed), "full", path, **options) for path in paths]
     with _store(settings) as db, _progress_factory() as progress:
-        for path, config in configs:
-            result = import_ldif(
-                db.url,
-                path,
-                config,
-                hasher=hasher,
-                dry_run=dry_run,
-                force=force,
-                wait=wait,
-                progress=progress(config),
-                recheck=recheck,
-            )
-            results.append(result)
+        results = run_tasks(db.url, settings.hashing_secret(), tasks, jobs=jobs, progress=progress)
     for result in results:
         _print_result(result)
     _exit_for(results)
@@ -264,6 +258,7 @@ def all_command(
     match: Annotated[
         bool, typer.Option("--match/--no-match", help="Run matching on the changed records afterwards.")
     ] = True,
+    jobs: Jobs = 1,
 ) -> None:
     """The nightly job: every configured feed, each isolated, then matching."""
     settings = get_settings()
@@ -278,6 +273,7 @@ def all_command(
             force=force,
             progress=progress,
             matching=match,
+            jobs=jobs,
         )
     for result in nightly.results:
         _print_result(result)
