@@ -241,3 +241,42 @@ def test_operations_endpoints(env: tuple[TestClient, Database, dict[str, str]]) 
         assert path in spec["paths"], path
     assert "PersonPublic" in spec["components"]["schemas"]
     assert client.get("/nowhere").json()["error"]["code"] == "not_found"
+
+
+def test_no_confidential_value_in_any_answer(env: tuple[TestClient, Database, dict[str, str]]) -> None:
+    client, db, headers = env
+    secrets = [
+        r["v"]
+        for r in db.fetch_all(
+            "SELECT numen_hash AS v FROM source_records UNION SELECT birth_hash FROM source_records"
+        )
+    ]
+    answers = [
+        client.get("/v1/people/search", params={"q": "marie"}, headers=headers).text,
+        client.get("/v1/people/P-VERS", headers=headers).text,
+        client.get("/v1/resolve", params={"email": "marie.martin@ac-lyon.fr"}, headers=headers).text,
+        client.get("/users", params={"search": "marie"}, headers=headers).text,
+        client.get("/v1/sharees", params={"search": "marie"}, headers=headers).text,
+        client.post(
+            "/_matrix/client/v3/user_directory/search", json={"search_term": "marie"}, headers=headers
+        ).text,
+    ]
+    for text in answers:
+        assert all(s not in text for s in secrets if s)
+        assert "numen" not in text.lower() and "birth" not in text.lower() and "1980" not in text
+
+
+def test_queries_are_not_logged(
+    env: tuple[TestClient, Database, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _, headers = env
+    with caplog.at_level("DEBUG"):
+        client.get(
+            "/v1/people/search",
+            params={"q": "zorglub", "context": "paul.petit@ac-versailles.fr"},
+            headers=headers,
+        )
+        client.get("/v1/resolve", params={"email": "zorglub@ac-lyon.fr"}, headers=headers)
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("directory"))
+    assert "GET /v1/people/search 200" in ours  # the access line is there...
+    assert "zorglub" not in ours and "paul.petit" not in ours  # ...without the query

@@ -77,3 +77,38 @@ def test_result_shape_and_no_confidential_values(db: Database, world: World, set
         for forbidden in ("numen", "birth", "1980", "hash"):
             assert forbidden not in r.text.lower()
         json.loads(r.text)
+
+
+def test_homonyms_get_distinct_sublines_from_the_fewest_attributes(
+    db: Database, world: World, settings: Settings
+) -> None:
+    a = world.establishment("078", 1, name="Collège Jean Moulin", town="Versailles", academy_code="25")
+    b = world.establishment("078", 2, name="Lycée Hoche", town="Versailles", academy_code="25")
+    same = {"given_name": "Nathalie", "usage_name": "MARTIN", "academy_code": "25", "civility": "MME"}
+    world.person(main_uai=a, discipline="L1300", **same)
+    world.person(main_uai=b, discipline="L1300", **same)
+    world.person(main_uai=a, discipline="L0422", **same)
+    world.person(given_name="Zoé", usage_name="UNIQUE", main_uai=a, discipline="L0422")
+    headers = _key(db)
+    for client in _client(settings):
+        results = search(client, headers, "nathalie martin")
+        lines = [r["subline"] for r in results]
+        assert len(results) == 3 and len(set(lines)) == 3
+        assert "Professeure de mathématiques · Collège Jean Moulin, Versailles" in lines
+        assert search(client, headers, "zoe")[0]["subline"] == "Professeur d'anglais"
+
+
+def test_transferred_person_is_one_result_with_the_live_record(
+    db: Database, world: World, settings: Settings
+) -> None:
+    old = add_record(db, academy_code="10", given_name="Paul", usage_name="DURAND", active=False,
+                     mail="paul.durand@ac-lyon.fr")  # fmt: skip
+    new = add_record(
+        db, academy_code="25", given_name="Paul", usage_name="DURAND", mail="paul.durand@ac-versailles.fr"
+    )
+    pid = add_person(db, [old, new])
+    headers = _key(db)
+    for client in _client(settings):
+        (result,) = search(client, headers, "paul durand")
+        assert result["id"] == pid and result["email"] == "paul.durand@ac-versailles.fr"
+        assert result["subline"]
