@@ -175,12 +175,17 @@ def classify_kind(
     ``names`` are the surname first, then the common and display names, as given; ``object_classes`` may be
     empty when the reader did not fetch them. The rules are in the module docstring.
     """
-    if "fonctionnel" in dn.lower() and _FUNCTIONAL_BRANCH.search(dn):
+    if "onctionnel" in dn.lower() and _FUNCTIONAL_BRANCH.search(dn):
         return "functional"
-    if object_classes and not any(oc.lower() in PERSON_CLASSES for oc in object_classes):
+    if object_classes and PERSON_CLASSES.isdisjoint([oc.lower() for oc in object_classes]):
         return "functional"
-    if uid and (_SERVICE_UID.fullmatch(uid) or _TEST_UID.search(uid)):
-        return "functional"
+    if uid:
+        # Cheap tests first: nearly every uid is lower case and holds no "test"/"tst"/"demo".
+        if uid[0].isupper() and _SERVICE_UID.fullmatch(uid):
+            return "functional"
+        lowered = uid.lower()
+        if ("test" in lowered or "tst" in lowered or "demo" in lowered) and _TEST_UID.search(lowered):
+            return "functional"
     if given_name and given_name.upper() in _PLACEHOLDER_NAMES:
         return "functional"
     names = tuple(names)

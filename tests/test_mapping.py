@@ -453,3 +453,9 @@ def test_mapping_never_shows_secrets(sn: str, given: str, numen: str) -> None:
     assert numen not in repr(e)
     assert e.numen_hash == HASHER.hash("numen", numen)
     assert e.usage_name == (" ".join(sn.split()) if "  " in sn.strip() else sn.strip())
+
+
+def test_mapped_entry_is_immutable() -> None:
+    e = mapped()
+    with pytest.raises(AttributeError):
+        e.uid = "other"  # type: ignore[misc]
