@@ -88,8 +88,7 @@ def index_tokens(
 
 _PERSON_SQL = """
 SELECT p.id AS person_id, p.has_account, p.home_instance, i.host,
-       coalesce((SELECT min(a.userid) FROM instance_accounts a
-                 WHERE a.person_id = p.id AND a.instance = p.home_instance), c.userid) AS userid,
+       coalesce(a.userid, c.userid) AS userid,
        r.uid, r.given_name, r.usage_name, r.birth_name, r.display_name, r.civility, r.role,
        r.discipline, r.main_uai, r.academy_code, r.mail, r.mail_aliases,
        ARRAY(SELECT e->>'uai' FROM jsonb_array_elements(r.establishments) e
@@ -99,6 +98,11 @@ JOIN record_links l ON l.person_id = p.id
 JOIN source_records r ON r.id = l.record_id
 LEFT JOIN instances i ON i.name = p.home_instance
 LEFT JOIN cloud_userids c ON c.person_id = p.id
+-- The account an instance reported on the home instance wins over the assigned user id. Joined
+-- (not a correlated subquery) so that a full build is hash joins over the whole tables.
+LEFT JOIN (SELECT person_id, instance, min(userid) AS userid FROM instance_accounts
+           WHERE person_id IS NOT NULL GROUP BY person_id, instance) a
+       ON a.person_id = p.id AND a.instance = p.home_instance
 WHERE p.status = 'active' AND r.active AND r.removed_at IS NULL AND r.kind = 'person'
   {where}
 ORDER BY p.id, r.updated_at DESC, r.id DESC
