@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 from typing import Any
 
@@ -197,3 +199,17 @@ def test_exception_tree() -> None:
     assert config.problems == ["feed 'ac-lille', key 'url': missing", "feed 'ac-nice', key 'base_dn': empty"]
     assert FeedLockedError("ac-lille").status == 409
     assert InvalidEntry("missing_uid", "no uid", dn="uid=x").reason == "missing_uid"
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["importers.errors", "importers.uai", "importers.fredurne", "importers.dates", "importers.validate",
+     "importers.mapping", "importers.ldif"],
+)  # fmt: skip
+def test_public_names_exist_and_are_documented(module: str) -> None:
+    loaded = importlib.import_module(module)
+    assert loaded.__doc__
+    for name in loaded.__all__:
+        value = getattr(loaded, name)
+        if inspect.isclass(value) or inspect.isfunction(value) or hasattr(value, "cache_info"):
+            assert value.__doc__, f"{module}.{name} has no docstring"
