@@ -38,9 +38,11 @@ Names are only stripped and their runs of spaces collapsed here; ``matching.norm
 rest, once, for indexing and queries alike.
 
 ``raw`` keeps the *mapped* attributes only (the ones ``requested_attributes()`` asks an LDAP server
-for), under the mapping's spelling of their names: the same entry read by LDAP or from an LDIF
-export gives the same ``raw`` and the same ``content_hash``, and an LDIF's ``userPassword`` never
-reaches the database. Confidential values (NUMEN, birth date) are ``"<redacted>"`` in it.
+for), under the mapping's spelling of their names, several values sorted: the same entry read by
+LDAP or from an LDIF export gives the same ``content_hash`` (operational attributes such as
+``entryUUID`` are in ``raw`` when the source has them, never in the hash), and an LDIF's
+``userPassword`` never reaches the database. Confidential values (NUMEN, birth date) are
+``"<redacted>"`` in it.
 """
 
 from __future__ import annotations
