@@ -95,7 +95,7 @@ def test_homonyms_get_distinct_sublines_from_the_fewest_attributes(
         lines = [r["subline"] for r in results]
         assert len(results) == 3 and len(set(lines)) == 3
         assert "Professeure de mathématiques · Collège Jean Moulin, Versailles" in lines
-        assert search(client, headers, "zoe")[0]["subline"] == "Professeur d'anglais"
+        assert search(client, headers, "zoe")[0]["subline"] == "Professeure d'anglais"
 
 
 def test_transferred_person_is_one_result_with_the_live_record(

@@ -115,8 +115,11 @@ class SearchIndex:
         self.label_keys = group_keys[order]
         del group_keys, pids
         self.n = n = len(docs)
-        self.pids: list[str] = [d.id for d in docs]
-        self.pos: dict[str, int] = {pid: i for i, pid in enumerate(self.pids)}
+        # Person ids as one fixed-width array (not 1.2 million str objects) and a sorted copy for
+        # id → number lookups by binary search.
+        self.pid_arr = np.array([d.id.encode() for d in docs] or [b""], dtype=np.bytes_)[:n]
+        self.pid_order = np.argsort(self.pid_arr, kind="stable").astype(np.int32)
+        self.pid_sorted = self.pid_arr[self.pid_order]
 
         # Payloads: the public JSON of each person, one blob and offsets (no object per person).
         frags = [
@@ -171,12 +174,22 @@ class SearchIndex:
             dtype=np.int32,
             count=n,
         )
-        est_people: dict[str, list[int]] = {}
-        for i, d in enumerate(docs):
-            for uai in d.establishments:
-                est_people.setdefault(uai, []).append(i)
-        self.est_people = {u: np.array(v, dtype=np.int32) for u, v in est_people.items()}
-        self.person_est: list[tuple[str, ...]] = [d.establishments for d in docs]
+        # Establishments in CSR form both ways (arrays, not a Python object per person).
+        self.est_names: list[str] = sorted({u for d in docs for u in d.establishments})
+        self.est_code = {u: i for i, u in enumerate(self.est_names)}
+        est_counts = np.fromiter((len(d.establishments) for d in docs), dtype=np.int64, count=n)
+        self.person_est_off = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(est_counts, out=self.person_est_off[1:])
+        self.person_est = np.fromiter(
+            (self.est_code[u] for d in docs for u in d.establishments),
+            dtype=np.int32,
+            count=int(self.person_est_off[-1]),
+        )
+        est_owner = np.repeat(np.arange(n, dtype=np.int32), est_counts)
+        by_est = np.lexsort((est_owner, self.person_est))
+        self.est_post = est_owner[by_est]
+        self.est_off = np.zeros(len(self.est_names) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.person_est, minlength=len(self.est_names)), out=self.est_off[1:])
 
         # Exact lookups.
         self.by_email = _Lookup((e, i) for i, d in enumerate(docs) for e in d.emails)
@@ -206,6 +219,23 @@ class SearchIndex:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def pid(self, idx: int) -> str:
+        """The person id of person number ``idx``."""
+        return bytes(self.pid_arr[idx]).decode()
+
+    def position(self, person_id: str) -> int | None:
+        """The person number of a person id, or ``None``."""
+        key = person_id.encode()
+        i = int(np.searchsorted(self.pid_sorted, key))
+        if i < self.n and self.pid_sorted[i] == key:
+            return int(self.pid_order[i])
+        return None
+
+    def establishments_of(self, idx: int) -> tuple[str, ...]:
+        """The UAIs of person ``idx``."""
+        codes = self.person_est[self.person_est_off[idx] : self.person_est_off[idx + 1]]
+        return tuple(self.est_names[c] for c in codes.tolist())
+
     def payload_of(self, idx: int) -> bytes:
         """The public JSON object of person ``idx``."""
         return self.payload[int(self.payload_off[idx]) : int(self.payload_off[idx + 1])]
@@ -220,7 +250,10 @@ class SearchIndex:
         arrays = [
             self.payload_off, self.label_keys, self.has_account, self.instance_code, self.vocab,
             self.per_off, self.per_tok, self.tok_post, self.tok_off, self.academy_mask,
+            self.pid_arr, self.pid_order, self.pid_sorted, self.person_est_off, self.person_est,
+            self.est_post, self.est_off, *self.short_prefixes.values(),
             self.by_email.keys, self.by_email.idx, self.by_uid.keys, self.by_uid.idx,
+            self.by_cloud.keys, self.by_cloud.idx, self.by_userid.keys, self.by_userid.idx,
         ]  # fmt: skip
         return len(self.payload) + sum(int(a.nbytes) for a in arrays)
 
@@ -366,11 +399,11 @@ class SearchIndex:
         prox = np.zeros(len(cand), dtype=np.int16)
         if academy_mask and len(cand):
             prox[(self.academy_mask[cand] & academy_mask) != 0] = 1
-        colleagues = [self.est_people[u] for u in establishments if u in self.est_people]
-        if colleagues and len(cand):
+        codes = [self.est_code[u] for u in establishments if u in self.est_code]
+        if codes and len(cand):
             mark = np.zeros(self.n, dtype=np.bool_)
-            for people in colleagues:
-                mark[people] = True
+            for c in codes:
+                mark[self.est_post[self.est_off[c] : self.est_off[c + 1]]] = True
             prox[mark[cand]] = 2
         return prox
 

@@ -55,7 +55,7 @@ class Found:
     @property
     def id(self) -> str:
         """The person id (``persons.id``)."""
-        return self.index.pids[self.idx]
+        return self.index.pid(self.idx)
 
     @property
     def payload(self) -> bytes:
@@ -185,10 +185,10 @@ class SearchService:
             # Homonyms of the changed people (old and new names) may need another subline.
             keys = {d.group_key.encode() for d in docs}
             for pid in changed:
-                pos = snap.base.pos.get(pid)
+                pos = snap.base.position(pid)
                 if pos is not None:
                     keys.add(bytes(snap.base.label_keys[pos]))
-            mates = {snap.base.pids[i] for key in keys for i in _label_members(snap.base, key)}
+            mates = {snap.base.pid(i) for key in keys for i in _label_members(snap.base, key)}
             extra = sorted(mates - changed)
             if extra:
                 docs += load_documents(self.db, person_ids=extra, establishments=ests, with_sublines=False)
@@ -198,7 +198,8 @@ class SearchService:
                 doc.subline = line
             overlay_ids = frozenset(changed | mates)
             dead = np.zeros(snap.base.n, dtype=np.bool_)
-            positions = [snap.base.pos[p] for p in overlay_ids if p in snap.base.pos]
+            found = (snap.base.position(p) for p in overlay_ids)
+            positions = [i for i in found if i is not None]
             dead[positions] = True
             self._snapshot = Snapshot(
                 snap.base,
@@ -272,7 +273,7 @@ class SearchService:
         """The offered person with this id, or ``None``."""
         snap = self.snapshot
         for ix, dead in reversed(snap.indexes()):
-            i = ix.pos.get(person_id)
+            i = ix.position(person_id)
             if i is not None and (dead is None or not dead[i]):
                 return Found(ix, i)
         return None
@@ -285,7 +286,7 @@ class SearchService:
         if not found:
             return (), 0
         f = found[0]
-        return f.index.person_est[f.idx], f.index.academy_mask_of(f.idx)
+        return f.index.establishments_of(f.idx), f.index.academy_mask_of(f.idx)
 
     def search(
         self, text: str, *, limit: int = 25, context: str | None = None, academy: str | None = None
@@ -323,7 +324,7 @@ class SearchService:
 
 def _order(hit: Hit, ix: SearchIndex) -> tuple[int, bool, bytes, str]:
     """The merge order across indexes: the same as the static rank inside one."""
-    return (-hit.score, not hit.has_account, hit.label_key, ix.pids[hit.idx])
+    return (-hit.score, not hit.has_account, hit.label_key, ix.pid(hit.idx))
 
 
 def _distinct(found: list[Found]) -> list[Found]:
