@@ -38,7 +38,7 @@ class Rates:
     left: float = 0.010  # single record, finfonction FF (retired or left)
     planted_homonym: float = 0.010  # a person given the name of another (on top of natural ones)
     married_name: float = 0.55  # women born before 1990 who use a married name (0.35 after)
-    double_usage_name: float = 0.05  # of married names: DURAND-DUPONT
+    double_usage_name: float = 0.03  # of married names: DURAND-DUPONT
     spelling_variant: float = 0.35  # second records spelt differently from the first
     typo: float = 0.02  # second records with a one-letter typo in the surname
     uai_invalid: float = 0.003  # rne with a wrong check letter

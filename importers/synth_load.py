@@ -13,6 +13,7 @@ For 300,000 entries and more, ``slapadd`` on the stopped server is much faster (
 
 from __future__ import annotations
 
+import socket
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -32,7 +33,7 @@ with warnings.catch_warnings():
 
 LDAPException = ldap3.core.exceptions.LDAPException
 
-__all__ = ["LDAPException", "LoadReport", "iter_ldif", "load_ldap", "parent_entries"]
+__all__ = ["LDAPException", "LoadReport", "check_bind", "iter_ldif", "load_ldap", "parent_entries"]
 
 _ALREADY_EXISTS = 68
 
@@ -65,6 +66,24 @@ def iter_ldif(paths: Iterable[Path]) -> Iterator[tuple[str, dict[str, list[Any]]
         with path.open("rb") as stream:
             for dn, entry in ldif.LDIFParser(stream).parse():
                 yield str(dn), dict(entry)
+
+
+def check_bind(url: str, *, bind_dn: str, password: str) -> None:
+    """Bind once and unbind: fail before a long generation rather than after it.
+
+    Raises ``ConnectionError`` when the server cannot be reached or refuses the bind.
+    """
+    server = ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=5)
+    try:  # a plain TCP probe first: ldap3 leaves its socket open when it cannot connect
+        socket.create_connection((server.host, server.port), timeout=5).close()
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach {url}: {exc}") from exc
+    conn = ldap3.Connection(server, user=bind_dn, password=password)
+    try:
+        if not conn.bind():
+            raise ConnectionError(f"cannot bind to {url} as {bind_dn}: {conn.result['description']}")
+    finally:
+        conn.unbind()
 
 
 def load_ldap(

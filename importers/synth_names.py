@@ -289,7 +289,7 @@ class NameTables:
         self._mass_far = self._mass(self._c_far, _EXP_FAR, 1000.5, TAIL_RANKS + 0.5)
         self._regional: dict[str, list[_Regional]] = {}
         for _region, where, names in _rows("regional_surnames.tsv"):
-            table = _zipf_table(names.split(","))
+            table = _zipf_table(names.split(","), exponent=0.7)
             for item in where.split(","):
                 code, share = item.split(":")
                 self._regional.setdefault(code, []).append(_Regional(float(share), table))

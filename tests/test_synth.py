@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from directory.academies import ACADEMIES, by_slug
 from directory.cli import app
 from importers.synth import Rates, SynthSummary, generate
-from importers.synth_load import load_ldap
+from importers.synth_load import load_ldap, parent_entries
 from importers.synth_names import unaccent
 from importers.synth_places import is_valid_uai, uai_check_letter
 from tests.slapd import Slapd
@@ -465,6 +466,17 @@ def test_cli_refuses_ldap_load_without_password_file(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_cli_checks_the_ldap_server_before_generating(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("secret\n", encoding="utf-8")
+    out = tmp_path / "data"
+    args = ["synth", "--people", "10", "--out", str(out), "--ldap-load", "ldap://127.0.0.1:1"]
+    result = CliRunner().invoke(app, [*args, "--password-file", str(secret)])
+    assert result.exit_code == 1
+    assert "ldap://127.0.0.1:1" in result.output
+    assert not out.exists()
+
+
 def test_load_ldap_reports_each_refusal_and_slapadd_is_laxer(slapd: Slapd, tmp_path: Path) -> None:
     summary = generate(tmp_path, people=400, seed=3, rates=_LOAD_RATES)
     counts = summary.counts
@@ -486,3 +498,19 @@ def test_load_ldap_reports_each_refusal_and_slapadd_is_laxer(slapd: Slapd, tmp_p
         loaded = fresh.load_ldif(summary.files)
         assert loaded.refused == counts["quarantine_bad_utf8"]
         assert fresh.count() == summary.total_entries - counts["quarantine_bad_utf8"]
+
+
+def test_ldapadd_accepts_the_files_as_written(slapd: Slapd, tmp_path: Path) -> None:
+    """OpenLDAP's own LDIF parser (ldapadd) reads the files: folding, base64, raw bytes."""
+    summary = generate(tmp_path / "data", people=400, seed=3, rates=_LOAD_RATES)
+    parents = tmp_path / "parents.ldif"
+    lines = [f"{k}: {v}" for dn, e in parent_entries() for k, vs in [("dn", [dn]), *e.items()] for v in vs]
+    parents.write_text("\n".join(lines).replace("\ndn:", "\n\ndn:") + "\n", encoding="utf-8")
+    password = tmp_path / "password"
+    password.write_text(slapd.password, encoding="utf-8")
+    command = ["ldapadd", "-x", "-c", "-H", slapd.url, "-D", slapd.bind_dn, "-y", str(password)]
+    for path in [parents, *summary.files]:
+        done = subprocess.run([*command, "-f", str(path)], capture_output=True, text=True, check=False)
+        assert "ldif_read" not in done.stderr and "invalid format" not in done.stderr, done.stderr
+    counts = summary.counts
+    assert slapd.count() == summary.total_entries - counts["quarantine_no_sn"] - counts["quarantine_bad_utf8"]

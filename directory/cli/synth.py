@@ -65,6 +65,13 @@ def synth(
             password = password_file.read_text(encoding="utf-8").splitlines()[0]
         except (OSError, IndexError) as exc:
             raise InvalidInputError(f"cannot read a password from {password_file}: {exc}") from exc
+    if ldap_load:
+        from importers.synth_load import LDAPException, check_bind  # ldap3 is slow to import
+
+        try:  # before a generation that can take minutes
+            check_bind(ldap_load, bind_dn=bind_dn, password=password)
+        except (ConnectionError, LDAPException) as exc:
+            raise ConfigurationError(f"--ldap-load {ldap_load}: {exc}") from exc
     summary = generate(out, people=people, seed=seed)
     table = Table(title=f"synthetic dataset in {out}", show_header=False)
     table.add_row("people", f"{people:,}")
@@ -76,7 +83,7 @@ def synth(
     table.add_row("time", f"{summary.elapsed:.1f} s")
     console.print(table)
     if ldap_load:
-        from importers.synth_load import LDAPException, load_ldap  # only when asked: ldap3 is slow to import
+        from importers.synth_load import LDAPException, load_ldap
 
         try:
             report = load_ldap(summary.files, url=ldap_load, bind_dn=bind_dn, password=password)
