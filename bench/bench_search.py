@@ -189,7 +189,9 @@ def findability_queries(people: list[Person], n: int, seed: int) -> list[Query]:
 # -- the API server and the HTTP client ----------------------------------------------------------
 
 
-def start_server(url: str, port: int, workers: int, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str, port: int, workers: int, env_extra: dict[str, str], docs: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DIRECTORY_DATABASE_URL": url,
@@ -197,6 +199,9 @@ def start_server(url: str, port: int, workers: int, env_extra: dict[str, str]) -
         "DIRECTORY_SEARCH_REFRESH_INTERVAL": "30",
         **env_extra,
     }
+    if docs is not None:
+        cmd = [sys.executable, "-m", "bench.search_server", str(docs), "--port", str(port)]
+        return subprocess.Popen(cmd, env=env, cwd=ROOT)
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "directory.cli.serve:_factory", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
@@ -307,7 +312,7 @@ def time_ldap(conn: Any, texts: list[str], infix: bool) -> list[float]:
     return out
 
 
-def time_ilike(url: str, texts: list[str]) -> list[float]:
+def time_ilike(url: str, texts: list[str], table: str = "source_records") -> list[float]:
     out = []
     with psycopg.connect(url) as conn:
         for text in texts:
@@ -315,9 +320,7 @@ def time_ilike(url: str, texts: list[str]) -> list[float]:
             cond = " AND ".join(["(display_name ILIKE %s OR mail ILIKE %s)"] * len(ws))
             params = [x for w in ws for x in (f"%{w}%", f"%{w}%")]
             t0 = time.perf_counter()
-            conn.execute(
-                f"SELECT id, display_name, mail FROM source_records WHERE {cond} LIMIT 25", params
-            ).fetchall()
+            conn.execute(f"SELECT display_name, mail FROM {table} WHERE {cond} LIMIT 25", params).fetchall()
             out.append((time.perf_counter() - t0) * 1000)
     return out
 
@@ -333,6 +336,39 @@ class Report:
     def add(self, line: str = "") -> None:
         print(line, flush=True)
         self.lines.append(line)
+
+
+def people_from_docs(docs: list[Any], names: list[tuple[str, str]], n: int, seed: int) -> list[Person]:
+    """A sample of documented people, each with a colleague of the same establishment."""
+    rng = random.Random(seed)
+    picked = rng.sample(range(len(docs)), min(n, len(docs)))
+    wanted = {docs[i].establishments[0] for i in picked if docs[i].establishments}
+    mates: dict[str, list[tuple[str, str]]] = {}
+    for d in docs:
+        if d.establishments and d.establishments[0] in wanted and d.email:
+            mates.setdefault(d.establishments[0], []).append((d.id, d.email))
+    out = []
+    for i in picked:
+        d = docs[i]
+        if not d.email:
+            continue
+        uai = d.establishments[0] if d.establishments else None
+        others = [m for pid, m in mates.get(uai or "", []) if pid != d.id]
+        out.append(
+            Person(d.id, names[i][0], names[i][1], d.email, uai, rng.choice(others) if others else None)
+        )
+    return out
+
+
+def fill_ilike_table(url: str, docs: list[Any]) -> None:
+    """The same people in a plain table for the naive ``ILIKE`` comparison (docs mode)."""
+    with psycopg.connect(url) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_people")
+        conn.execute("CREATE TABLE bench_people (display_name text, mail text)")
+        with conn.cursor().copy("COPY bench_people (display_name, mail) FROM STDIN") as copy:
+            for d in docs:
+                copy.write_row((d.label, d.email))
+        conn.execute("ANALYZE bench_people")
 
 
 def make_dataset(people: int, seed: int) -> tuple[str, Path]:
@@ -364,6 +400,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--database-url", default=os.environ.get("DIRECTORY_DATABASE_URL"))
     ap.add_argument("--data", type=Path, help="synth output directory (LDIF feeds for slapd)")
     ap.add_argument("--people", type=int, default=0, help="make a fresh dataset of N people first")
+    ap.add_argument(
+        "--docs",
+        type=Path,
+        help="serve an index of these pickled documents (bench/ldif_people.py) instead of the store's; "
+        "the store still holds the API keys",
+    )
     ap.add_argument("--queries", type=int, default=4000)
     ap.add_argument("--findability", type=int, default=500)
     ap.add_argument("--ldap-queries", type=int, default=300)
@@ -384,11 +426,25 @@ def main(argv: list[str]) -> int:
     from directory.apikeys import create_key
     from directory.db import Database
 
-    with psycopg.connect(url, row_factory=dict_row) as conn:
-        n_people = conn.execute("SELECT count(*) AS n FROM persons WHERE status = 'active'").fetchone()["n"]  # type: ignore[index]
-        n_records = conn.execute("SELECT count(*) AS n FROM source_records").fetchone()["n"]  # type: ignore[index]
-        people = sample_people(conn, 6000, args.seed)
-    report.add(f"dataset: {n_people:,} active people, {n_records:,} source records; sampled {len(people):,}")
+    ilike_table = "source_records"
+    if args.docs:
+        import pickle
+
+        with args.docs.open("rb") as fh:
+            docs, names = pickle.load(fh)
+        n_people, n_records = len(docs), sum(len(d.uids) for d in docs)
+        people = people_from_docs(docs, names, 6000, args.seed)
+        fill_ilike_table(url, docs)
+        ilike_table = "bench_people"
+        del docs, names
+    else:
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            n_people = conn.execute("SELECT count(*) AS n FROM persons WHERE status = 'active'").fetchone()[
+                "n"
+            ]  # type: ignore[index]
+            n_records = conn.execute("SELECT count(*) AS n FROM source_records").fetchone()["n"]  # type: ignore[index]
+            people = sample_people(conn, 6000, args.seed)
+    report.add(f"dataset: {n_people:,} people, {n_records:,} person records; sampled {len(people):,}")
     report.figures["dataset"] = {"people": n_people, "records": n_records}
     with Database(url) as db:
         _, key = create_key(db, name=f"bench-{int(time.time())}", scopes={"search", "resolve"},
@@ -396,7 +452,7 @@ def main(argv: list[str]) -> int:
     mix = query_mix(people, args.queries, args.seed)
     finds = findability_queries(people, args.findability, args.seed)
 
-    server = start_server(url, args.port, args.workers, {})
+    server = start_server(url, args.port, args.workers, {}, docs=args.docs)
     try:
         ready = asyncio.run(wait_ready(args.port, 3600))
         rss = _rss_mb(server.pid)
@@ -509,7 +565,7 @@ def main(argv: list[str]) -> int:
         )
         report.add(f"infix p99 ratio slapd / directory: {ratio:.1f}x")
         report.figures["infix_ratio_p99"] = ratio
-    row("PostgreSQL ILIKE '%q%'", time_ilike(url, name_queries[: args.ilike_queries]))
+    row("PostgreSQL ILIKE '%q%'", time_ilike(url, name_queries[: args.ilike_queries], ilike_table))
     report.add(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     if args.json:
         args.json.write_text(json.dumps(report.figures, indent=2))

@@ -68,8 +68,14 @@ def create_app(
     index: Literal["background", "blocking"] = "background",
     search: SearchService | None = None,
     prepare: bool = True,
+    store: bool = True,
 ) -> FastAPI:
-    """Build the API. ``search`` may be given (benchmarks serve an index built without a store)."""
+    """Build the API.
+
+    ``search`` may be given: a benchmark serves an index built without importing into the store.
+    ``store=False`` (only with ``search``) runs without PostgreSQL: no key store, so every
+    authenticated call is refused; for measuring the bare app.
+    """
     metrics = Metrics()
     state_box: dict[str, ApiState] = {}
 
@@ -78,8 +84,10 @@ def create_app(
         db: Database | None = None
         read_db: Database | None = None
         service = search
-        if service is None:
+        if store or service is None:
             db = open_database(settings)
+        if service is None:
+            assert db is not None
             read_db = (
                 Database.from_settings(settings, read_only=True).open() if settings.read_database_url else db
             )
@@ -110,7 +118,7 @@ def create_app(
             load()
         else:
             threading.Thread(target=load, name="search-initial-load", daemon=True).start()
-        if db is not None:
+        if read_db is not None:
             service.start()
 
         def flush_loop() -> None:

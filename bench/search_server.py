@@ -1,0 +1,49 @@
+"""The API over an index built from pickled documents (``bench/ldif_people.py``), for benchmarks.
+
+    python -m bench.search_server DOCS.pkl --port 8765
+
+Keys, the exposure counter and everything else still use the store named by
+``DIRECTORY_DATABASE_URL``; only the index comes from the documents instead of the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    """Load the documents, build the index, serve."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("docs", type=Path)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8765)
+    args = ap.parse_args(argv)
+    import uvicorn
+
+    from directory.api.app import create_app
+    from directory.config import Settings
+    from directory.search.service import SearchService
+
+    started = time.perf_counter()
+    with args.docs.open("rb") as fh:
+        docs, _names = pickle.load(fh)  # our own benchmark file
+    service = SearchService(None, refresh_interval=3600)  # type: ignore[arg-type]
+    service.install(docs)
+    del docs
+    snap = service.snapshot
+    print(
+        f"index of {snap.base.n} people built in {time.perf_counter() - started:.0f} s, "
+        f"{snap.base.memory_bytes() / 1e6:.0f} MB of arrays",
+        flush=True,
+    )
+    app = create_app(Settings(), search=service, prepare=False)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
