@@ -48,6 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_ASSIGN_LOCK = 0x696E7374616E6365  # any constant shared by every process of this service
+
 
 @dataclass(frozen=True, slots=True)
 class Instance:
@@ -131,6 +133,8 @@ def assign_home_instances(db: Database, *, actor: str = "directory") -> int:
         for r in db.fetch_all("SELECT name, host, capacity, academies FROM instances ORDER BY name")
     ]
     with db.connection() as conn:
+        # Workers starting together (and a matching run) must not assign the same people twice.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ASSIGN_LOCK,))
         load: dict[str, int] = defaultdict(int)
         for row in conn.execute(
             "SELECT home_instance, count(*) AS n FROM persons WHERE status = 'active' "
