@@ -176,16 +176,25 @@ def assign_home_instances(db: Database, *, actor: str = "directory") -> int:
                         userid = f"{base}.{row['id'].lower()}"
                 taken.add(userid)
                 userids.append((row["id"], userid))
+        # COPY into a temporary table, then two set-based statements: the first assignment of a
+        # national dataset is a million rows, far too many for one statement per row.
+        conn.execute("CREATE TEMP TABLE _homes (person_id text, instance text) ON COMMIT DROP")
+        conn.execute("CREATE TEMP TABLE _userids (person_id text, userid text) ON COMMIT DROP")
         with conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE persons SET home_instance = %s, updated_at = now() "
-                "WHERE id = %s AND home_instance IS NULL",
-                homes,
-            )
-            cur.executemany(
-                "INSERT INTO cloud_userids (person_id, userid) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                userids,
-            )
+            with cur.copy("COPY _homes (instance, person_id) FROM STDIN") as copy:
+                for home in homes:
+                    copy.write_row(home)
+            with cur.copy("COPY _userids (person_id, userid) FROM STDIN") as copy:
+                for pair in userids:
+                    copy.write_row(pair)
+        conn.execute(
+            """UPDATE persons p SET home_instance = h.instance, updated_at = now()
+               FROM _homes h WHERE p.id = h.person_id AND p.home_instance IS NULL"""
+        )
+        conn.execute(
+            "INSERT INTO cloud_userids (person_id, userid) SELECT person_id, userid FROM _userids "
+            "ON CONFLICT DO NOTHING"
+        )
         if homes:
             conn.execute(
                 "INSERT INTO audit_log (actor, action, target, after) "
