@@ -145,10 +145,10 @@ class _Groups:
                 for db, sb in self.births[b]:
                     if da != db and sa != db and da != sb:
                         return "two different birth dates"
-        small, large = sorted((a, b), key=lambda r: len(self.members[r]))
-        large_set = set(self.members[large])
-        for row in self.members[small]:
-            if self.forbidden.get(row, set()) & large_set:
+        if self.forbidden:
+            small, large = sorted((a, b), key=lambda r: len(self.members[r]))
+            partners = set().union(*(self.forbidden.get(row, ()) for row in self.members[small]))
+            if partners and not partners.isdisjoint(self.members[large]):
                 return "human cannot-link"
         return None
 

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
+from .arrays import distinct_inverse
 from .features import MISSING, RecordTable, Vocab
 from .normalize import given_names_compatible, surname_parts
 
@@ -201,16 +202,18 @@ class ComparisonVectors:
 
 
 def _jw(vocab: Vocab, a: npt.NDArray[np.int32], b: npt.NDArray[np.int32]) -> npt.NDArray[np.float64]:
-    """Jaro-Winkler similarity of vocab strings, once per distinct code pair, in one rapidfuzz batch."""
+    """Jaro-Winkler similarity of vocab strings, pair by pair, in one rapidfuzz batch call.
+
+    No de-duplication of the pairs first: rapidfuzz computes a similarity faster than numpy can
+    find the distinct pairs.
+    """
     if not len(a):
         return np.empty(0, dtype=np.float64)
-    packed = (a.astype(np.int64) << 32) | b.astype(np.int64)
-    uniq, inverse = np.unique(packed, return_inverse=True)
     values = vocab.array()
-    left = values[(uniq >> 32).astype(np.int64)].tolist()
-    right = values[(uniq & 0xFFFFFFFF).astype(np.int64)].tolist()
-    sims = process.cpdist(left, right, scorer=JaroWinkler.normalized_similarity, workers=-1)
-    out: npt.NDArray[np.float64] = np.asarray(sims, dtype=np.float64)[inverse.ravel()]
+    sims = process.cpdist(
+        values[a].tolist(), values[b].tolist(), scorer=JaroWinkler.normalized_similarity, workers=-1
+    )
+    out: npt.NDArray[np.float64] = np.asarray(sims, dtype=np.float64)
     return out
 
 
@@ -221,7 +224,7 @@ def _pairwise_bool(
     if not len(a):
         return np.empty(0, dtype=np.bool_)
     packed = (a.astype(np.int64) << 32) | b.astype(np.int64)
-    uniq, inverse = np.unique(packed, return_inverse=True)
+    uniq, inverse = distinct_inverse(packed)
     values = vocab.values
     res = np.fromiter(
         (fn(values[int(p >> 32)], values[int(p & 0xFFFFFFFF)]) for p in uniq.tolist()),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from .arrays import distinct
 from .normalize import given_name_key, surname_key
 from .records import Record
 
@@ -66,7 +67,12 @@ def _codes(values: list[Hashable]) -> npt.NDArray[np.int64]:
 
 
 def _pair_count(labels: npt.NDArray[np.int64]) -> int:
-    _, counts = np.unique(labels, return_counts=True)
+    """Pairs of rows sharing a label: the sum of n(n-1)/2 over the run lengths of the sorted labels."""
+    if not len(labels):
+        return 0
+    s = np.sort(labels)
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    counts = np.diff(np.r_[starts, len(s)])
     return int((counts * (counts - 1) // 2).sum())
 
 
@@ -77,7 +83,7 @@ def _pairs_within(ids: npt.NDArray[np.int64], labels: npt.NDArray[np.int64]) -> 
     starts = np.flatnonzero(np.r_[True, lab_s[1:] != lab_s[:-1]])
     sizes = np.diff(np.r_[starts, len(lab_s)])
     out: list[npt.NDArray[np.int64]] = []
-    for size in np.unique(sizes).tolist():
+    for size in distinct(sizes.astype(np.int64)).tolist():
         if size < 2:
             continue
         sel = starts[sizes == size]
@@ -182,7 +188,9 @@ def evaluate(
                 links = set(packed.tolist())
             causes: Counter[str] = Counter()
             for (a, b), code in zip(false.tolist(), _pack(false).tolist(), strict=True):
-                causes[false_merge_cause(records[a], records[b], directly_linked=code in links)] += 1
+                # without the links, every false pair is classified by what the two records share
+                direct = linked_pairs is None or code in links
+                causes[false_merge_cause(records[a], records[b], directly_linked=direct)] += 1
             ev.false_merges = dict(causes.most_common())
         else:
             ev.false_merges = {"not broken down (too many predicted pairs)": predicted_pairs - correct}

@@ -136,6 +136,18 @@ def _encode(values: Sequence[str | None], transform: Callable[[str], str], vocab
     return np.array(list(map(codes.__getitem__, values)), dtype=np.int32)
 
 
+def _encode_exact(values: Sequence[str | None], vocab: Vocab) -> IntArray:
+    """Codes of the values themselves (hashes): one dictionary operation per value, no call.
+
+    Hash columns are almost all distinct, so the per-distinct-value path of :func:`_encode` would
+    cost a Python call per record; ``setdefault`` numbers them in insertion order instead.
+    """
+    index = vocab.index
+    codes = [index.setdefault(v, len(index)) if v else MISSING for v in values]
+    vocab.values.extend(list(index)[len(vocab.values) :])
+    return np.array(codes, dtype=np.int32)
+
+
 def _derive(codes: IntArray, source: Vocab, transform: Callable[[str], str], target: Vocab) -> IntArray:
     """Codes in ``target`` of ``transform`` applied to the ``source`` values behind ``codes``.
 
@@ -145,10 +157,6 @@ def _derive(codes: IntArray, source: Vocab, transform: Callable[[str], str], tar
     table = np.array([target.code(transform(v)) for v in values] + [MISSING], dtype=np.int32)
     out: IntArray = table[codes]  # a missing code (-1) picks the last entry: missing
     return out
-
-
-def _identity(value: str) -> str:
-    return value
 
 
 def _first_word(key: str) -> str:
@@ -202,13 +210,11 @@ def build_table(records: Sequence[Record]) -> RecordTable:
         given_first=_derive(given, given_names, _first_word, given_names),
         given_initial=initial_points[given_initial_codes],
         given_phon=_derive(given, given_names, phonetic_key, phonetics),
-        birth_date=_encode(
-            [r.birth_hash if ok else None for r, ok in zip(records, dated, strict=True)], _identity, births
+        birth_date=_encode_exact(
+            [r.birth_hash if ok else None for r, ok in zip(records, dated, strict=True)], births
         ),
-        birth_swapped=_encode(
-            [r.birth_swapped_hash if ok else None for r, ok in zip(records, dated, strict=True)],
-            _identity,
-            births,
+        birth_swapped=_encode_exact(
+            [r.birth_swapped_hash if ok else None for r, ok in zip(records, dated, strict=True)], births
         ),
         birth_year=np.array(
             [
@@ -217,7 +223,7 @@ def build_table(records: Sequence[Record]) -> RecordTable:
             ],
             dtype=np.int32,
         ),
-        numen=_encode([r.numen_hash for r in records], _identity, other["numens"]),
+        numen=_encode_exact([r.numen_hash for r in records], other["numens"]),
         civility=_encode([r.civility for r in records], _civility, other["civilities"]),
         academy=_encode([r.academy for r in records], str.strip, other["academies"]),
         role=_encode([r.role for r in records], str.upper, other["roles"]),

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .arrays import distinct_inverse
 from .compare import COMPARISONS, DEFAULT_NEIGHBOURS, ComparisonVectors, compare
 from .errors import ModelError, ModelFormatError
 from .features import MISSING, RecordTable
-from .keys import _pairs_of_blocks
+from .keys import pairs_of_blocks
 
 __all__ = ["FORMAT", "LevelParams", "Model", "fit_model", "vectors_weights"]
 
@@ -187,14 +188,16 @@ def _cohort_counts(table: RecordTable) -> tuple[dict[str, int], dict[str, int]]:
     known = (table.given != MISSING) & (table.birth_year != MISSING)
     cohorts = table.birth_year[known] // COHORT_YEARS * COHORT_YEARS
     pairs = table.given[known].astype(np.int64) * 10_000 + cohorts
-    uniq, counts = np.unique(pairs, return_counts=True)
+    uniq, inverse = distinct_inverse(pairs.astype(np.int64))
+    counts = np.bincount(inverse, minlength=len(uniq))
     names = table.given_names.values
     by_name = {
         f"{names[int(k) // 10_000]}|{int(k) % 10_000}": int(c)
         for k, c in zip(uniq.tolist(), counts.tolist(), strict=True)
         if c > 1
     }
-    years, year_counts = np.unique(cohorts, return_counts=True)
+    years, year_inverse = distinct_inverse(cohorts.astype(np.int64))
+    year_counts = np.bincount(year_inverse, minlength=len(years))
     totals = {str(int(y)): int(c) for y, c in zip(years.tolist(), year_counts.tolist(), strict=True)}
     return by_name, totals
 
@@ -243,7 +246,7 @@ def fit_model(
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(order) else np.empty(0)
     sizes = np.diff(np.r_[starts, len(order)]) if len(order) else np.empty(0)
     small = sizes <= 50  # a NUMEN on more records than that is a data error, not a person
-    codes = _pairs_of_blocks(order, starts[small].astype(np.int64), sizes[small].astype(np.int64))
+    codes = pairs_of_blocks(order, starts[small].astype(np.int64), sizes[small].astype(np.int64))
     if len(codes) < 20:
         raise ModelError(f"only {len(codes)} anchor pairs (records sharing a NUMEN): too few to estimate m")
     anchor = compare(
@@ -303,7 +306,7 @@ def _numen_m(table: RecordTable, neighbours: Mapping[str, frozenset[str]]) -> li
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     sizes = np.diff(np.r_[starts, len(k)])
     small = sizes <= 20
-    codes = _pairs_of_blocks(order, starts[small].astype(np.int64), sizes[small].astype(np.int64))
+    codes = pairs_of_blocks(order, starts[small].astype(np.int64), sizes[small].astype(np.int64))
     left, right = (codes >> 32).astype(np.int32), (codes & 0xFFFFFFFF).astype(np.int32)
     same_name = (
         (table.usage[left] == table.usage[right])
@@ -343,7 +346,7 @@ def vectors_weights(
     in_cohort = np.flatnonzero((g_codes != MISSING) & (vectors.cohort != MISSING))
     if len(in_cohort):
         packed = g_codes[in_cohort].astype(np.int64) * 10_000 + vectors.cohort[in_cohort]
-        uniq, inverse = np.unique(packed, return_inverse=True)
+        uniq, inverse = distinct_inverse(packed)
         names = table.given_names.values
         cohort_f = np.fromiter(
             (

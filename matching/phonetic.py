@@ -88,8 +88,8 @@ for _rule in _RULES:
     _BY_FIRST.setdefault(_rule[0][0], []).append(_rule)
 
 # silent final consonants: DUPONT/DUPOND, RENAUD/RENAULT, PETIT/PETI, DUBOIS/DUBOI
-_FINAL = re.compile(r"(?:[TDSPK]|LT|LD)+$")
-_REPEAT = re.compile(r"(.)\1+")
+_SILENT_FINAL = frozenset("TDSPK")
+_NOT_LETTER = re.compile(r"[^a-z]")
 
 
 def _sounds(word: str) -> str:
@@ -123,12 +123,23 @@ def phonetic_key(s: str | None) -> str:
     Spaces, particles' spacing and accents do not matter (the name goes through
     :func:`~matching.normalize.surname_key` first). Empty for an empty name.
     """
-    word = re.sub(r"[^a-z]", "", surname_key(s))
+    word = _NOT_LETTER.sub("", surname_key(s))
     if not word:
         return ""
-    word = _sounds(word)
+    sounds = _sounds(word)
     # doubled sounds collapse before the final rule so that ``TT`` at the end goes at once
-    word = _REPEAT.sub(r"\1", word)
-    stripped = _FINAL.sub("", word)
-    # never reduce a name to nothing (``T``): keep the unstripped form then
-    return stripped or word
+    chars: list[str] = []
+    for c in sounds:
+        if not chars or chars[-1] != c:
+            chars.append(c)
+    collapsed = "".join(chars)
+    # silent final consonants; never reduce a name to nothing (``T``): keep it whole then
+    end = len(collapsed)
+    while end > 0:
+        if collapsed[end - 1] in _SILENT_FINAL:
+            end -= 1
+        elif end > 1 and collapsed[end - 2 : end] in ("LT", "LD"):
+            end -= 2
+        else:
+            break
+    return collapsed[:end] or collapsed
