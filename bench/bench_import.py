@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -62,9 +61,6 @@ class Step:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-_CHILDREN_CPU = [0.0]
-
-
 def measure(name: str, command: list[str], *, env: dict[str, str], rows: int = 0, note: str = "") -> Step:
     """Run ``command``; its wall time and peak RSS (``wait4``), failing loudly on a non-zero exit."""
     with tempfile.TemporaryFile() as err:
@@ -77,11 +73,9 @@ def measure(name: str, command: list[str], *, env: dict[str, str], rows: int = 0
             err.seek(0)
             tail = err.read().decode("utf-8", "replace")[-3000:]
             raise SystemExit(f"step {name!r} failed ({process.returncode}): {' '.join(command)}\n{tail}")
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # wait4's figures include the descendants the child waited for (the --jobs workers, the
+    # ldapsearch of a shell), not the PostgreSQL server's work.
     cpu = usage.ru_utime + usage.ru_stime
-    # Worker processes (--jobs) are grandchildren: count them through RUSAGE_CHILDREN's growth.
-    cpu = max(cpu, children.ru_utime + children.ru_stime - _CHILDREN_CPU[0])
-    _CHILDREN_CPU[0] = children.ru_utime + children.ru_stime
     step = Step(name, elapsed, usage.ru_maxrss / 1024, rows, note, cpu)
     print(f"  {name}: {elapsed:.1f} s (CPU {cpu:.1f} s), peak RSS {step.rss_mb:.0f} MB", flush=True)
     return step
