@@ -7,6 +7,7 @@ exists, so the sign-in form does not tell which accounts exist.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,8 +35,13 @@ __all__ = [
 MIN_PASSWORD_LENGTH = 12
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 _hasher = argon2.PasswordHasher()
-# Verified against when the username is unknown, so that both paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash("not a password of anyone: timing equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified against when the username is unknown, so that both paths cost one argon2
+    # verification. Computed on first use, not at import: argon2 costs ~0.1-0.8 s, which every CLI start paid.
+    return _hasher.hash("not a password of anyone: timing equaliser")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +118,7 @@ def authenticate(db: Database, *, username: str, password: str) -> Admin | None:
         f"SELECT {_COLUMNS}, password_hash FROM admins WHERE username = %s",
         (username.strip().lower(),),
     )
-    stored = row["password_hash"] if row else _DUMMY_HASH
+    stored = row["password_hash"] if row else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
