@@ -73,7 +73,7 @@ def test_every_generated_feed_imports_and_status_reports_each(settings: Settings
     assert url is not None
     files = sorted(str(p) for p in data.glob("ac-*.ldif"))
     assert len(files) == 30
-    first = cli(settings, "import", "ldif", *files)
+    first = cli(settings, "import", "ldif", "--jobs", "2", *files)  # two feeds at a time
     assert first.returncode == 0, first.stdout + first.stderr
     status = cli(settings, "import", "status", "--json")
     assert status.returncode == 0, status.stderr
