@@ -9,7 +9,6 @@ and a few thousand first names), which is what makes preparing a national run ta
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -114,9 +113,6 @@ class RecordTable:
         return {int(r): i for i, r in enumerate(self.ids.tolist())}
 
 
-_TRAILING_DIGITS = re.compile(r"\d+$")
-
-
 def _civility(value: str) -> str:
     v = value.strip().upper().rstrip(".")
     if v in {"M", "MR", "MONSIEUR"}:
@@ -164,7 +160,7 @@ def _first_word(key: str) -> str:
 
 
 def _stem(local: str) -> str:
-    return _TRAILING_DIGITS.sub("", local)
+    return local.rstrip("0123456789")
 
 
 def build_table(records: Sequence[Record]) -> RecordTable:
@@ -197,7 +193,8 @@ def build_table(records: Sequence[Record]) -> RecordTable:
     estab = np.array(list(map(est_rows.__getitem__, est_raw)), dtype=np.int32).reshape(n, MAX_ESTABLISHMENTS)
 
     mails = other["mails"]
-    mail_local = _encode([r.mail for r in records], _mail_local, mails)
+    # mails are almost all distinct: split them inline and number the parts in one pass
+    mail_local = _encode_exact([_mail_local(r.mail) if r.mail else None for r in records], mails)
     multi = np.zeros(len(surnames.values) + 1, dtype=np.bool_)
     multi[:-1] = [len(surname_parts(v)) > 1 for v in surnames.values]
     return RecordTable(
