@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         f"{snap.base.memory_bytes() / 1e6:.0f} MB of arrays",
         flush=True,
     )
-    app = create_app(Settings(), search=service, prepare=False)
+    app = create_app(Settings(), search=service, prepare=False, ui=False)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
     return 0
 

@@ -69,12 +69,14 @@ def create_app(
     search: SearchService | None = None,
     prepare: bool = True,
     store: bool = True,
+    ui: bool = True,
 ) -> FastAPI:
     """Build the API.
 
     ``search`` may be given: a benchmark serves an index built without importing into the store.
     ``store=False`` (only with ``search``) runs without PostgreSQL: no key store, so every
-    authenticated call is refused; for measuring the bare app.
+    authenticated call is refused; for measuring the bare app. ``ui`` mounts the admin review UI
+    and the share-dialog demo (``directory.ui.mount_ui``), as ``directory serve`` does.
     """
     metrics = Metrics()
     state_box: dict[str, ApiState] = {}
@@ -154,6 +156,10 @@ def create_app(
     app.add_middleware(TimingMiddleware, metrics=metrics)
     app.include_router(people.router)
     app.include_router(compat.router)
+    if ui:
+        from directory.ui import mount_ui  # imported here: the UI is optional for the API
+
+        mount_ui(app, settings)
     mount_ui(app, settings)  # the admin review UI and the share-dialog demo (issue 6)
 
     @app.get("/healthz", response_model=Health, tags=["operations"], summary="The process answers")
