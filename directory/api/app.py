@@ -35,7 +35,6 @@ from directory.instances import assign_home_instances, load_instances, sync_inst
 from directory.migrate import open_database
 from directory.ratelimit import ExposureCounter, RateLimiter
 from directory.search.service import SearchService
-from directory.ui import mount_ui
 
 __all__ = ["create_app", "prepare_primary"]
 
@@ -159,8 +158,7 @@ def create_app(
     if ui:
         from directory.ui import mount_ui  # imported here: the UI is optional for the API
 
-        mount_ui(app, settings)
-    mount_ui(app, settings)  # the admin review UI and the share-dialog demo (issue 6)
+        mount_ui(app, settings)  # the admin review UI and the share-dialog demo (issue 6)
 
     @app.get("/healthz", response_model=Health, tags=["operations"], summary="The process answers")
     async def healthz() -> Response:
