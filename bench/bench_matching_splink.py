@@ -92,7 +92,7 @@ def main() -> None:
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_date"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname", "first_name"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("numen"))
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
     predictions = linker.inference.predict(threshold_match_probability=0.5)
