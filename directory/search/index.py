@@ -246,7 +246,7 @@ class SearchIndex:
         return out
 
     def memory_bytes(self) -> int:
-        """Approximate memory held by the arrays (the pids list and dicts not included)."""
+        """Approximate memory held by the arrays (the small dicts and lists not included)."""
         arrays = [
             self.payload_off, self.label_keys, self.has_account, self.instance_code, self.vocab,
             self.per_off, self.per_tok, self.tok_post, self.tok_off, self.academy_mask,
