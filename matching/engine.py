@@ -282,17 +282,11 @@ def link_incremental(
     region[_rows_of_clusters(old_labels, members, row)] = True
     seen_labels: set[int] = set(old_labels)
 
-    def absorb_clusters(rows_: npt.NDArray[np.int64]) -> bool:
+    def absorb_clusters(rows_: npt.NDArray[np.int64]) -> None:
+        """Add the previous clusters of these rows (all their current records) to the region."""
         labels = {previous.clusters[int(table.ids[i])] for i in rows_.tolist()} - seen_labels
-        labels.discard(-1)
-        labels = {lab for lab in labels if lab in members}
-        if not labels:
-            return False
         seen_labels.update(labels)
-        grow = _rows_of_clusters(labels, members, row)
-        before = int(region.sum())
-        region[grow] = True
-        return int(region.sum()) > before
+        region[_rows_of_clusters(labels, members, row)] = True
 
     known = np.fromiter((int(i) in previous.clusters for i in table.ids.tolist()), dtype=np.bool_, count=n)
     absorb_clusters(np.flatnonzero(region & known))
@@ -310,10 +304,11 @@ def link_incremental(
     timings["region"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    inside = region[scored.left] & region[scored.right]
+    # Every linked pair lies inside the region now; the pairs reaching out of it are reviews or
+    # distinct pairs, kept so that the review queue is the one a full run gives.
     clustering = cluster(
         table,
-        scored.select(inside),
+        scored,
         link_threshold=settings.link_threshold,
         review_threshold=settings.review_threshold,
         constraints=constraints,
@@ -338,7 +333,7 @@ def link_incremental(
         clusters=clusters,
         model=model,
         table=table,
-        scored=scored.select(inside),
+        scored=scored,
         clustering=clustering,
         blocking=pairs.stats,
         state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),

@@ -136,6 +136,17 @@ def test_incremental_equals_full(data: tuple[list[Record], dict[int, int], Match
     assert inc.clusters == full.clusters
     assert inc.state.oversize_keys == full.state.oversize_keys
     assert inc.rematched is not None and len(inc.rematched) < len(after_records)
+    # decisions touching the re-matched records are those of the full run
+    region = inc.rematched
+
+    def touching(result: MatchResult) -> set[tuple[int, int, str]]:
+        return {
+            (d.left_id, d.right_id, d.decision)
+            for d in result.decisions()
+            if d.left_id in region or d.right_id in region
+        }
+
+    assert touching(inc) == touching(full)
 
     # person ids: those that survive are the same either way
     mint_a, mint_b = itertools.count(1), itertools.count(10**6)
