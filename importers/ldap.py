@@ -97,7 +97,7 @@ def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
-class _EntriesOnly(SyncStrategy):  # type: ignore[misc]
+class _EntriesOnly(SyncStrategy):
     """ldap3's synchronous strategy, decoding a search entry only as far as the importer needs.
 
     ldap3 turns each entry into two dictionaries (``attributes`` and ``raw_attributes``), looking a
@@ -109,7 +109,7 @@ class _EntriesOnly(SyncStrategy):  # type: ignore[misc]
 
     def decode_response_fast(self, ldap_message: dict[str, Any]) -> dict[str, Any]:
         if ldap_message["protocolOp"] != 4:  # not a searchResEntry: ldap3's own decoding
-            result: dict[str, Any] = super().decode_response_fast(ldap_message)
+            result: dict[str, Any] = super().decode_response_fast(ldap_message)  # type: ignore[no-untyped-call]
             return result
         payload = ldap_message["payload"]
         attrs: dict[str, list[str | bytes]] = {}

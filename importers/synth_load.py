@@ -30,8 +30,7 @@ with warnings.catch_warnings():
     # the tests turn warnings into errors.
     warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*Map is deprecated")
     import ldap3
-
-LDAPException = ldap3.core.exceptions.LDAPException
+    from ldap3.core.exceptions import LDAPException
 
 __all__ = ["LDAPException", "LoadReport", "check_bind", "iter_ldif", "load_ldap", "parent_entries"]
 
@@ -116,7 +115,7 @@ def load_ldap(
 
     try:
         for dn, entry in parent_entries():
-            _response, result = conn.get_response(conn.add(dn, attributes=entry))
+            _response, result = conn.get_response(conn.add(dn, attributes=entry))  # type: ignore[no-untyped-call]
             if result["result"] == 0:
                 report.added += 1
             elif result["result"] != _ALREADY_EXISTS:
@@ -125,7 +124,7 @@ def load_ldap(
             container = dn.lower().startswith("ou=")
             if container:
                 collect()
-            pending.append((conn.add(dn, attributes=entry), dn))
+            pending.append((conn.add(dn, attributes=entry), dn))  # type: ignore[no-untyped-call]
             if container or len(pending) >= batch_size:
                 collect()
         collect()
