@@ -66,7 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, AuthenticationError):
             headers["WWW-Authenticate"] = "Bearer"
-        if exc.status >= 500:
+        if exc.status >= 500 and exc.code != "index_loading":  # a worker starting is not an error
             log.error("%s on %s: %s", exc.code, request.url.path, exc)
         _count(request, exc.code)
         return error_response(exc.status, exc.code, str(exc), headers)
