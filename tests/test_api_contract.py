@@ -45,7 +45,9 @@ def env(
     world.person(person_id="P-LYON", mail="marie.martin@ac-lyon.fr", academy_code="10", main_uai=vh, **marie)
     me = {"given_name": "Paul", "usage_name": "PETIT", "uid": "ppetit", "mail": "paul.petit@ac-versailles.fr"}
     world.person(person_id="P-ME", academy_code="25", main_uai=jm, **me)
-    settings = settings.model_copy(update={"instances": path, "search_refresh_interval": 0.2})
+    # The tests poll the store themselves (service.refresh()): a background poll racing them would
+    # take the change first and make their refresh() answer "unchanged".
+    settings = settings.model_copy(update={"instances": path, "search_refresh_interval": 3600})
     _, plain = create_key(db, name="nextcloud", scopes={"search", "resolve"})
     with TestClient(create_app(settings, index="blocking")) as client:
         yield client, db, {"Authorization": f"Bearer {plain}"}
