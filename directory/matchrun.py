@@ -511,16 +511,11 @@ def evaluate_against_truth(
     file (``feed,uid,person``; functional accounts have person ``-`` and are left out)."""
     with db.connection() as conn:
         records = load_records(conn)
-        ids = {
-            (r["feed"], r["uid"]): r["id"]
-            for r in conn.execute(
-                "SELECT id, feed, uid FROM source_records WHERE kind = 'person' AND removed_at IS NULL"
-            ).fetchall()
-        }
         links = {
             r["record_id"]: r["person_id"]
             for r in conn.execute("SELECT record_id, person_id FROM record_links").fetchall()
         }
+    ids = {(r.feed, r.uid): r.id for r in records}  # the records just read carry feed and uid
     truth = {
         ids[(feed, uid)]: person
         for feed, uid, person in _read_truth(truth_path)
