@@ -119,7 +119,8 @@ _RECORD_COLUMNS = """r.id, r.feed, coalesce(r.academy_code, f.academy_code), coa
     coalesce(r.given_name, ''), coalesce(r.usage_name, ''), r.birth_name, r.civility, r.role,
     r.discipline,
     ARRAY(SELECT e->>'uai' FROM jsonb_array_elements(r.establishments) e WHERE e->>'uai' IS NOT NULL),
-    r.main_uai, r.mail, r.numen_hash, r.birth_hash, r.birth_swapped_hash, r.birth_year, r.active"""
+    r.main_uai, r.mail, r.numen_hash, r.birth_hash, r.birth_swapped_hash, r.birth_year, r.active,
+    r.left_on"""
 
 
 def _record(row: tuple[Any, ...]) -> Record:
@@ -142,6 +143,7 @@ def _record(row: tuple[Any, ...]) -> Record:
         bsh,
         by,
         act,
+        left_on,
     ) = row
     establishments = tuple(dict.fromkeys(([main] if main else []) + list(uais or ())))
     return Record(
@@ -162,6 +164,7 @@ def _record(row: tuple[Any, ...]) -> Record:
         birth_swapped_hash=bsh,
         birth_year=by,
         active=act,
+        left_on=left_on,
     )
 
 

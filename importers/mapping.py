@@ -759,6 +759,7 @@ def to_record(mapped: MappedEntry, record_id: int) -> Record:
         birth_swapped_hash=mapped.birth_swapped_hash,
         birth_year=mapped.birth_year,
         active=mapped.active,
+        left_on=mapped.left_on,
     )
 
 

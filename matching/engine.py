@@ -39,7 +39,7 @@ from .identity import IdentityChange, assign_identities
 from .keys import BlockingStats, block_index, candidate_pairs, rows_sharing_blocks
 from .model import Model, fit_model
 from .records import Record
-from .scoring import PairExplanation, ScoredPairs, score_pairs
+from .scoring import PairExplanation, ScoredPairs, departing, score_pairs, transfer_in_progress
 
 __all__ = [
     "MatchResult",
@@ -203,6 +203,7 @@ def link_full(
     timings["fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
+    scored = transfer_in_progress(table, scored, departing(records), link_threshold=settings.link_threshold)
     timings["scoring"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     clustering = cluster(
@@ -289,10 +290,15 @@ def link_incremental(
         region[_rows_of_clusters(labels, members, row)] = True
 
     known = np.fromiter((int(i) in previous.clusters for i in table.ids.tolist()), dtype=np.bool_, count=n)
+    # Recent departures are always re-matched: whether one is linked depends on all of its live
+    # candidates (``scoring.transfer_in_progress``), and a rival may have changed or gone anywhere.
+    departs = departing(records)
+    region |= departs
     absorb_clusters(np.flatnonzero(region & known))
     while True:
         pairs = candidate_pairs(table, max_block_size=settings.max_block_size, focus=region, index=index)
         scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
+        scored = transfer_in_progress(table, scored, departs, link_threshold=settings.link_threshold)
         linked = scored.match_probability >= settings.link_threshold
         ends = np.r_[scored.left[linked], scored.right[linked]].astype(np.int64)
         outside = ends[~region[ends]]

@@ -8,6 +8,7 @@ for equality, never read them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 __all__ = ["Record"]
 
@@ -48,5 +49,8 @@ class Record:
     birth_year: int | None = None
     active: bool = True
     """False when the entry carries ``finfonction: FF`` (left this post, transfer in progress)."""
+    left_on: date | None = None
+    """``dateff``: when an inactive record left its post. A recent one is a transfer in progress,
+    whose new record is somewhere else (see ``matching.scoring.transfer_in_progress``)."""
     extra: dict[str, str] = field(default_factory=dict)
     """Anything else a caller wants to carry along; ignored by the engine."""

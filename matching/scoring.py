@@ -8,17 +8,39 @@ included), which is what the review screen and the logs show.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from .compare import COMPARISONS, DEFAULT_NEIGHBOURS, compare
-from .features import RecordTable
+from .features import MISSING, RecordTable
 from .model import Model, vectors_weights
+from .records import Record
 
-__all__ = ["ComparisonExplanation", "PairExplanation", "ScoredPairs", "probability", "score_pairs"]
+__all__ = [
+    "TRANSFER_WINDOW_DAYS",
+    "ComparisonExplanation",
+    "PairExplanation",
+    "ScoredPairs",
+    "departing",
+    "probability",
+    "score_pairs",
+    "transfer_in_progress",
+]
+
+TRANSFER_WINDOW_DAYS = 183
+"""A record that left its post at most this many days before the latest departure in the data is a
+transfer in progress (the reference: "both entries exist for weeks or months")."""
+
+TRANSFER_SHARE_MAX = 0.99
+"""Cap of the estimated share of recent departures that have a live record elsewhere."""
+
+TRANSFER_MIN_ANCHORS = 20
+"""Fewer recent departures carrying a NUMEN than this: too few to estimate that share; no adjustment."""
+
+TRANSFER_LABEL = "transfer_in_progress"
 
 
 def probability(weight: npt.NDArray[np.float64] | float) -> npt.NDArray[np.float64]:
@@ -85,6 +107,10 @@ class ScoredPairs:
     prior_weight: float
     ids: npt.NDArray[np.int64]
     """Record ids of the table's rows (``ids[left[k]]`` is the left record of pair ``k``)."""
+    transfer_weight: npt.NDArray[np.float32] | None = None
+    """Per pair, the weight :func:`transfer_in_progress` added (None: no pair has one)."""
+    transfer_candidates: npt.NDArray[np.int32] | None = None
+    """Per pair, how many live candidates its departing record had (0 where no weight was added)."""
 
     def __len__(self) -> int:
         return len(self.left)
@@ -100,6 +126,16 @@ class ScoredPairs:
                     level=comp.levels[int(self.levels[k, i])].label,
                     weight=float(self.level_weights[k, i]),
                     tf_adjustment=tf,
+                )
+            )
+        if self.transfer_weight is not None and self.transfer_weight[k] != 0:
+            assert self.transfer_candidates is not None
+            comps.append(
+                ComparisonExplanation(
+                    comparison=TRANSFER_LABEL,
+                    level=f"left its post recently: the likeliest of {int(self.transfer_candidates[k])}"
+                    " live candidates for its new record",
+                    weight=float(self.transfer_weight[k]),
                 )
             )
         return PairExplanation(
@@ -123,6 +159,8 @@ class ScoredPairs:
             match_probability=self.match_probability[mask],
             prior_weight=self.prior_weight,
             ids=self.ids,
+            transfer_weight=None if self.transfer_weight is None else self.transfer_weight[mask],
+            transfer_candidates=None if self.transfer_candidates is None else self.transfer_candidates[mask],
         )
 
 
@@ -150,4 +188,98 @@ def score_pairs(
         match_probability=probability(total),
         prior_weight=model.prior_weight,
         ids=table.ids,
+    )
+
+
+def departing(records: Sequence[Record], *, window_days: int = TRANSFER_WINDOW_DAYS) -> npt.NDArray[np.bool_]:
+    """Per record: inactive, and left its post at most ``window_days`` before the latest departure.
+
+    The latest ``left_on`` of the data stands for "now", so that the result depends on the records
+    alone (a full and an incremental run on the same records agree).
+    """
+    dates = [r.left_on if not r.active else None for r in records]
+    known = [d for d in dates if d is not None]
+    if not known:
+        return np.zeros(len(records), dtype=np.bool_)
+    latest = max(known)
+    return np.fromiter(
+        (d is not None and (latest - d).days <= window_days for d in dates), dtype=np.bool_, count=len(dates)
+    )
+
+
+def transfer_in_progress(
+    table: RecordTable, scored: ScoredPairs, departing_rows: npt.NDArray[np.bool_], *, link_threshold: float
+) -> ScoredPairs:
+    """Links a record that left its post recently to its one likely new record.
+
+    A record with ``finfonction: FF`` and a recent ``dateff`` is, most of the time, the old half of
+    a transfer (or of a move after a name change): its person has *one* live record somewhere.
+    Fellegi-Sunter scores each pair on its own, with the prior of two records drawn at random, and
+    so misses what that says. Here, for a departing record ``a`` and its scored live candidates
+    ``b_1..b_k`` (Bayes factors ``λ_j`` from the comparisons), with ``π`` the share of recent
+    departures that have a live record and ``N`` the live records:
+
+        P(b_j is a's new record) = (π λ_j / N) / (1 - π + Σ_i π λ_i / N)
+
+    ``π`` is estimated from the data: among recent departures carrying a NUMEN, the share whose NUMEN
+    a live record carries, divided by the share of live records carrying one. A pair's probability
+    is raised to this posterior only when it reaches ``link_threshold`` (otherwise it keeps its
+    Fellegi-Sunter probability): a candidate that has rivals with similar evidence is not linked.
+
+    Leaving out candidates only raises a posterior, so a run that scores a subset of a record's
+    pairs (an incremental run) links at most what a full run would; the incremental run then adds
+    the record to its region and scores all of its pairs (see ``engine.link_incremental``).
+    """
+    n = len(table)
+    live = table.active
+    n_live = int(live.sum())
+    if not len(scored) or n_live == 0 or not departing_rows.any():
+        return scored
+    numen = table.numen
+    departing_numen = np.flatnonzero(departing_rows & (numen != MISSING))
+    live_numen = numen[live & (numen != MISSING)]
+    if len(departing_numen) < TRANSFER_MIN_ANCHORS or not len(live_numen):
+        return scored
+    anchored = float(np.isin(numen[departing_numen], live_numen).mean())
+    share = len(live_numen) / n_live
+    pi = min(anchored / share, TRANSFER_SHARE_MAX)
+    if pi <= 0:
+        return scored
+    left, right = scored.left.astype(np.intp), scored.right.astype(np.intp)
+    left_departs = departing_rows[left] & live[right]
+    right_departs = departing_rows[right] & live[left]
+    sel = np.flatnonzero(left_departs | right_departs)
+    if not len(sel):
+        return scored
+    owner = np.where(left_departs[sel], left[sel], right[sel])
+    # log2 of π λ_j / N; the Bayes factor is the pair's weight without the prior
+    bits = np.log2(pi / n_live) + (scored.match_weight[sel] - scored.prior_weight)
+    bits = np.clip(bits, -1000.0, 1000.0)
+    # Σ per departing record, in log space (scaled by each record's largest term)
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, owner, bits)
+    total = np.zeros(n)
+    np.add.at(total, owner, np.exp2(bits - top[owner]))
+    count = np.bincount(owner, minlength=n)
+    # posterior odds: (π λ_j / N) / (1 - π + Σ_{i≠j} π λ_i / N)
+    own = np.exp2(bits - top[owner])
+    rest = (total[owner] - own) * np.exp2(top[owner]) + (1.0 - pi)
+    new_weight = bits - np.log2(np.maximum(rest, 1e-300))
+    new_prob = probability(new_weight)
+    raise_ = (new_prob >= link_threshold) & (new_weight > scored.match_weight[sel])
+    if not raise_.any():
+        return scored
+    k = sel[raise_]
+    match_weight = scored.match_weight.copy()
+    added = np.zeros(len(scored), dtype=np.float32)
+    candidates = np.zeros(len(scored), dtype=np.int32)
+    added[k] = (new_weight[raise_] - match_weight[k]).astype(np.float32)
+    candidates[k] = count[owner[raise_]]
+    match_weight[k] = new_weight[raise_]
+    return replace(
+        scored,
+        match_weight=match_weight,
+        match_probability=probability(match_weight),
+        transfer_weight=added,
+        transfer_candidates=candidates,
     )
