@@ -207,28 +207,45 @@ def main() -> None:
 
 
 def splink_side_by_side(python: str, cache: Path, data: Path, ours: dict[str, object]) -> dict[str, object]:
-    """Run ``bench_matching_splink.py`` in Splink's environment and evaluate its clusters like ours."""
+    """Run ``bench_matching_splink.py`` in Splink's environment and evaluate its clusters like ours.
+
+    Splink's clusters are taken at our link threshold (the figures compared), and at a few other
+    thresholds for the record (``sweep``), each evaluated the same way.
+    """
     clusters_csv = data / "splink-clusters.csv"
     script = Path(__file__).with_name("bench_matching_splink.py")
-    done = subprocess.run(
-        [python, str(script), str(cache), str(clusters_csv), str(MatchSettings().link_threshold)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    threshold = MatchSettings().link_threshold
+    cmd = [python, str(script), str(cache), str(clusters_csv), str(threshold), "--sweep", SPLINK_SWEEP]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     figures: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     with cache.open("rb") as fh:
         doc = pickle.load(fh)
-    clusters: dict[int, int] = {}
-    with clusters_csv.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            clusters[int(row["record_id"])] = hash(row["cluster"])
-    ev = evaluate(clusters, doc["truth"], records={r.id: r for r in doc["records"]})
-    figures["evaluation"] = ev.as_dict()
+    by_id = {r.id: r for r in doc["records"]}
+
+    def evaluated(path: Path) -> dict[str, object]:
+        clusters: dict[int, int] = {}
+        with path.open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                clusters[int(row["record_id"])] = hash(row["cluster"])
+        return evaluate(clusters, doc["truth"], records=by_id).as_dict()
+
+    figures["evaluation"] = evaluated(clusters_csv)
+    sweep = figures.get("sweep")
+    if isinstance(sweep, list):
+        for point in sweep:
+            ev = evaluated(Path(point.pop("clusters")))
+            point.update({k: ev[k] for k in ("precision", "recall", "f1")})
     timings = ours["timings_s"]
     assert isinstance(timings, dict)
     figures["time_ratio_splink_over_ours"] = round(float(figures["total_s"]) / float(timings["total"]), 2)
+    figures["cpu_ratio_splink_over_ours"] = round(
+        float(figures["cpu_s"]) / float(str(ours["full_run_cpu_s"])), 2
+    )
     return figures
+
+
+SPLINK_SWEEP = "0.5,0.8,0.9,0.99,0.999"
+"""Other thresholds at which Splink's clusters are evaluated, for the record."""
 
 
 if __name__ == "__main__":
