@@ -18,7 +18,8 @@ The configuration follows Splink's documented practice, as a practitioner with t
   ``NameComparison`` with term-frequency adjustments; the birth date compared as exact / day and
   month swapped / same year (the engine and Splink both get keyed hashes and the year, never the
   date); NUMEN, civility, establishment, function and discipline exact; academy with the
-  ``finfonction`` status (one record has left its post: a transfer in progress);
+  ``finfonction`` status and ``dateff`` (one record has left its post recently: a transfer in
+  progress, the same notion and window as our engine's);
 - the mail is left out (its local part is made of the names: counting it would count the names
   twice, Splink's comparisons being assumed independent);
 - the prior from deterministic rules (``estimate_probability_two_random_records_match``) with the
@@ -81,12 +82,22 @@ def frame(records: list[Any]) -> pd.DataFrame:
             "civility": [r.civility for r in records],
             "academy": [r.academy for r in records],
             "active": [bool(r.active) for r in records],
+            # the engine's notion of a transfer in progress, given to Splink as a field
+            "left_recently": departed_recently(records),
             "establishment": [r.establishments[0] if r.establishments else None for r in records],
             "role": [r.role for r in records],
             "discipline": [r.discipline for r in records],
             "email_local": [(r.mail or "").split("@")[0] or None for r in records],
         }
     )
+
+
+def departed_recently(records: list[Any], window_days: int = 183) -> list[bool]:
+    """Inactive and left within ``window_days`` of the latest ``dateff`` (``matching.scoring.departing``)."""
+    dates = [getattr(r, "left_on", None) if not r.active else None for r in records]
+    known = [d for d in dates if d is not None]
+    latest = max(known) if known else None
+    return [d is not None and latest is not None and (latest - d).days <= window_days for d in dates]
 
 
 def surname_comparison(tf: bool = True) -> cl.CustomComparison:
@@ -145,6 +156,10 @@ def academy_comparison() -> cl.CustomComparison:
                 "academy_l = academy_r AND active_l AND active_r", label_for_charts="same, both active"
             ),
             cll.CustomLevel("academy_l = academy_r", label_for_charts="same, one left"),
+            cll.CustomLevel(
+                "(left_recently_l AND active_r) OR (left_recently_r AND active_l)",
+                label_for_charts="other, one left recently (transfer in progress)",
+            ),
             cll.CustomLevel("NOT (active_l AND active_r)", label_for_charts="other, one left"),
             cll.ElseLevel(),
         ],
