@@ -6,7 +6,7 @@ the ``matching.records.Record`` list that ``bench_matching.py`` wrote (the workt
 ``sys.path`` for that).
 
     /tmp/splink-venv/bin/python bench/bench_matching_splink.py RECORDS.pickle CLUSTERS.csv \\
-        [--threshold 0.95] [--sweep 0.9,0.99] [--config practice]
+        [THRESHOLD, default 0.95] [--sweep 0.9,0.99] [--u-pairs 1e7]
 
 The configuration follows Splink's documented practice, as a practitioner with the reference notes
 (``academy-feeds.md``) and no labels would set it up:
@@ -179,8 +179,6 @@ def settings(config: str) -> SettingsCreator:
         cl.ExactMatch("role"),
         cl.ExactMatch("discipline"),
     ]
-    if config == "practice+mail":
-        comparisons.append(cl.ExactMatch("email_local"))
     return SettingsCreator(
         link_type="dedupe_only",
         blocking_rules_to_generate_predictions=[
@@ -206,7 +204,7 @@ def main() -> None:
     parser.add_argument("clusters", type=Path)
     parser.add_argument("threshold", type=float, nargs="?", default=0.95)
     parser.add_argument("--sweep", default="", help="other thresholds, comma-separated")
-    parser.add_argument("--config", default="practice", choices=("practice", "practice+mail"))
+    parser.add_argument("--config", default="practice", choices=("practice",))
     parser.add_argument("--u-pairs", type=float, default=1e7)
     args = parser.parse_args()
     with args.records.open("rb") as fh:
