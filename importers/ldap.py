@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -98,6 +99,11 @@ def ldap_filter(feed: FeedConfig, since: datetime | None) -> str:
 def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
+
+_TLS_REASON: Final = re.compile(
+    r"(certificate verify failed[^(')\]]*|wrong version number|unknown ca|handshake failure)"
+)
+"""What ssl says when a TLS handshake fails, inside the several layers of ldap3's wrapping."""
 
 _SEARCH_RESULT_ENTRY: Final = 0x64  # [APPLICATION 4] SEQUENCE: SearchResultEntry (RFC 4511, 4.5.2)
 _RECEIVE_SIZE: Final = 1 << 18
@@ -344,6 +350,28 @@ class _EntriesOnly(SyncStrategy):
         }
 
 
+class _VerifyingTls(ldap3.Tls):
+    """ldap3's TLS settings, with the certificate *and the host name* checked by ``ssl`` itself.
+
+    ldap3 turns the standard library's host-name check off and calls ``ssl.match_hostname``
+    after the handshake instead: deprecated since Python 3.7 (a warning on every connection) and
+    gone in 3.12. Here the context is ``ssl.create_default_context`` (certificate required, host
+    name checked during the handshake, TLS 1.2 at least), trusting the feed's CA file, or the
+    system's CAs when it has none. A failure is an ``ssl.SSLCertVerificationError`` raised by the
+    handshake, which ldap3 wraps and ``LdapReader`` reports as ``tls_failed``.
+    """
+
+    def wrap_socket(self, connection: ldap3.Connection, do_handshake: bool = False) -> None:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_certs_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        connection.socket = context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=do_handshake,
+            server_hostname=connection.server.host,
+        )
+
+
 class LdapReader:
     """Iterate a feed's entries over LDAP as ``(dn, attrs)``, values ``str`` (or ``bytes`` if not UTF-8).
 
@@ -376,7 +404,30 @@ class LdapReader:
             self.feed.name, self._scrub(message), reason=reason, entries_read=self.entries_read
         )
 
-    def _from_exception(self, exc: Exception, doing: str) -> FeedReadError:
+    def _tls_failure(self, exc: Exception, where: str) -> FeedReadError | None:
+        """A clear ``tls_failed`` error when ``exc`` is a failed TLS handshake or certificate check."""
+        text = str(exc)
+        match = _TLS_REASON.search(text)
+        if match is None and not isinstance(exc, ssl.SSLError | ldap_errors.LDAPCertificateError):
+            return None
+        how = "StartTLS" if self.feed.starttls else "TLS (ldaps)"
+        if isinstance(exc, ldap_errors.LDAPCertificateError):
+            detail = "the server's certificate does not name this host"
+        elif match is not None:
+            detail = match.group(1).strip().rstrip(".")
+        else:
+            detail = text
+        trust = (
+            f"trusting the CA file {self.feed.ca_file}"
+            if self.feed.ca_file is not None
+            else "trusting the system's CAs (no ca_file set for this feed)"
+        )
+        return self._fail(f"{how} with {where} failed, {trust}: {detail}", "tls_failed")
+
+    def _from_exception(self, exc: Exception, doing: str, where: str = "") -> FeedReadError:
+        tls = self._tls_failure(exc, where) if where else None
+        if tls is not None:
+            return tls
         if isinstance(exc, ldap_errors.LDAPSocketOpenError | ldap_errors.LDAPStartTLSError):
             reason = "server_down"
         elif isinstance(exc, ldap_errors.LDAPResponseTimeoutError | ldap_errors.LDAPSocketReceiveError):
@@ -410,10 +461,8 @@ class LdapReader:
         use_ssl = parts.scheme.lower() == "ldaps"
         tls = None
         if use_ssl or feed.starttls:
-            tls = ldap3.Tls(
-                validate=ssl.CERT_REQUIRED,
-                ca_certs_file=str(feed.ca_file) if feed.ca_file else None,
-                version=ssl.PROTOCOL_TLS_CLIENT,
+            tls = _VerifyingTls(
+                validate=ssl.CERT_REQUIRED, ca_certs_file=str(feed.ca_file) if feed.ca_file else None
             )
         server = ldap3.Server(
             parts.hostname or "localhost",
@@ -455,7 +504,8 @@ class LdapReader:
             raise
         except Exception as exc:  # ldap3 lets socket, ssl and struct errors through as they are
             self.close()
-            raise self._from_exception(exc, f"connecting to {parts.hostname}:{server.port}") from None
+            where = f"{parts.hostname}:{server.port}"
+            raise self._from_exception(exc, f"connecting to {where}", where) from None
         log.debug(
             "feed %s: %s %s, paged results %s",
             feed.name,
