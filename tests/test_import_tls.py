@@ -126,12 +126,13 @@ def test_a_wrong_or_missing_ca_fails_clearly_and_applies_nothing(
     assert snapshot(url)["source_records"] == before["source_records"]
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "SELECT status, error, read, removed FROM import_runs WHERE feed = %s ORDER BY id DESC LIMIT 1",
+            "SELECT status, error, read, removed, details->>'reason' FROM import_runs"
+            " WHERE feed = %s ORDER BY id DESC LIMIT 1",
             (FEED,),
         ).fetchone()
     assert row is not None
-    status, error, read, removed = row
-    assert (status, read, removed) == ("failed", 0, 0)
+    status, error, read, removed, reason = row
+    assert (status, read, removed, reason) == ("failed", 0, 0, "tls_failed")
     assert "certificate verify failed" in error
     assert password not in error and password not in failed.error and password not in caplog.text
 
