@@ -410,6 +410,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--skip-ldif", action="store_true")
     parser.add_argument("--skip-ldap", action="store_true")
+    parser.add_argument("--ldap-first", action="store_true", help="run the LDAP part before the LDIF part")
     parser.add_argument(
         "--slapd-dir",
         type=Path,
@@ -454,12 +455,14 @@ def main(argv: list[str]) -> int:
     env.pop("DIRECTORY_FEEDS", None)
     steps: list[Step] = []
     try:
-        if not args.skip_ldif:
-            steps += ldif_part(files, args.admin_url, env, work, change=not args.skip_ldif_change)
-        if not args.skip_ldap:
-            steps += ldap_part(
-                files, args.ldap_entries, args.admin_url, env, work, args.slapd_dir, args.page_size
-            )
+        parts = ["ldif", "ldap"] if not args.ldap_first else ["ldap", "ldif"]
+        for part in parts:
+            if part == "ldif" and not args.skip_ldif:
+                steps += ldif_part(files, args.admin_url, env, work, change=not args.skip_ldif_change)
+            if part == "ldap" and not args.skip_ldap:
+                steps += ldap_part(
+                    files, args.ldap_entries, args.admin_url, env, work, args.slapd_dir, args.page_size
+                )
     finally:
         for name in ("import_bench_ldif", "import_bench_ldap"):
             drop_database(args.admin_url, name)
