@@ -340,6 +340,43 @@ def ldap_part(
     return steps
 
 
+def breakdown(path: Path) -> str:
+    """CPU per entry of each client-side stage on one LDIF file, best of 3, nothing sent anywhere:
+    the parse alone (the raw read), + mapping, + the COPY line."""
+    from directory.secrets import Hasher
+    from importers.ldif import LdifReader, raw_read
+    from importers.mapping import FeedMapper, MappedEntry
+    from importers.stage import _line
+
+    entries = raw_read([path]).entries
+
+    def run(map_entries: bool, lines: bool) -> float:
+        started = time.process_time()
+        mapper = FeedMapper(feed=path.stem, academy_code="25", hasher=Hasher(SECRET))
+        seq = 0
+        for item in LdifReader(path):
+            if map_entries:
+                mapped = mapper.process(item)
+                if lines and isinstance(mapped, MappedEntry):
+                    seq += 1
+                    _line(seq, mapped)
+        return time.process_time() - started
+
+    out = [
+        f"{path.name}: {entries} entries, load {os.getloadavg()[0]:.1f}",
+        "| stage | µs per entry |",
+        "|---|---:|",
+    ]
+    for label, options in (
+        ("parse", (False, False)),
+        ("parse + map", (True, False)),
+        ("parse + map + COPY line", (True, True)),
+    ):
+        best = min(run(*options) for _ in range(3))
+        out.append(f"| {label} | {best / entries * 1e6:.0f} |")
+    return "\n".join(out)
+
+
 def report(steps: list[Step], args: argparse.Namespace) -> str:
     lines = [
         "| step | wall (s) | CPU (s) | rows | rows/s (wall) | peak RSS (MB) | load avg | note |",
@@ -412,6 +449,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-ldap", action="store_true")
     parser.add_argument("--ldap-first", action="store_true", help="run the LDAP part before the LDIF part")
     parser.add_argument(
+        "--breakdown",
+        type=Path,
+        metavar="FILE",
+        help="only print the CPU per entry of each stage on one LDIF file",
+    )
+    parser.add_argument(
         "--slapd-dir",
         type=Path,
         help="keep slapd's database here and reuse it when it is already loaded with the same files "
@@ -431,6 +474,9 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     args.argv = argv
+    if args.breakdown is not None:
+        print(breakdown(args.breakdown))
+        return 0
     JOBS[:] = ["--jobs", str(args.jobs)]
 
     data = args.data or Path(tempfile.gettempdir()) / f"bench-import-synth-{args.people}-{args.seed}"
