@@ -70,9 +70,9 @@ class FeedConfigError(ImporterError, ConfigurationError):
 class FeedReadError(ImporterError):
     """Reading a feed failed or ended early; what was read must not be used to remove anyone.
 
-    ``reason`` is a short stable code (``server_down``, ``timeout``, ``size_limit``,
-    ``connection_lost``, ``broken_file``, ``truncated_file``, ``io_error``) and ``entries_read``
-    how far the read got.
+    ``reason`` is a short stable code (``server_down``, ``bind_failed``, ``timeout``, ``size_limit``,
+    ``connection_lost``, ``tls_failed``, ``broken_file``, ``truncated_file``, ``io_error``) and
+    ``entries_read`` how far the read got.
     """
 
     code = "feed_read_error"

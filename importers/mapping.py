@@ -99,7 +99,7 @@ __all__ = [
 Attrs = MappingABC[str, Sequence[bytes | str]]
 """An entry's attributes as readers give them: name → values, ``str`` or undecoded ``bytes``."""
 
-MAPPING_VERSION: Final = 1
+MAPPING_VERSION: Final = 2
 """Part of every content hash: raise it when the mapping rules change what they produce, so that
 the next run rewrites every record with the new rules instead of keeping stale mapped fields."""
 

@@ -168,7 +168,13 @@ def run_tasks(
         max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(level,)
     ) as pool:
         futures = [pool.submit(run_task, db_url, secret, t) for t in tasks]
-        return [f.result() for f in futures]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            # Ctrl-C (or a worker lost): the feeds not started yet must not start. Without this
+            # the pool's exit waits for every queued feed, each worker taking the next one.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def import_all(

@@ -37,7 +37,7 @@ import psycopg
 from directory.errors import DirectoryError
 from directory.secrets import Hasher
 from importers.apply import Plan, apply_plan, build_plan, check_limit, prepare_stage
-from importers.errors import DeletionLimitExceeded
+from importers.errors import DeletionLimitExceeded, FeedReadError
 from importers.feeds import FeedConfig
 from importers.ldap import LdapReader
 from importers.ldif import LdifReader
@@ -213,7 +213,11 @@ class _Run:
             # FeedReadError above all: the scan is incomplete, so nothing may be applied.
             counts.read = mapper.stats.read
             counts.quarantined = sum(mapper.stats.quarantined.values())
-            finish_run(conn, run_id, status="failed", counts=counts, mode=self.mode, error=str(exc))
+            # The read error's stable code (server_down, tls_failed, timeout...) for monitoring.
+            failure = {"reason": exc.reason} if isinstance(exc, FeedReadError) else None
+            finish_run(
+                conn, run_id, status="failed", counts=counts, mode=self.mode, error=str(exc), details=failure
+            )
             log.error("feed %s: %s; nothing applied", feed.name, exc)
             return RunResult(feed.name, run_id, self.mode, "failed", counts, self.dry_run, str(exc))
         reasons = dict(mapper.stats.quarantined)

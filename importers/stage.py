@@ -14,10 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 
+from importers.fredurne import Establishment
 from importers.mapping import MappedEntry
 from importers.validate import QuarantineItem
 
@@ -101,15 +104,10 @@ CREATE TEMP TABLE {QUARANTINE_TABLE} (
 
 _COPY_STAGE: Final = f"COPY {STAGE_TABLE} (seq, {', '.join(STAGE_COLUMNS)}) FROM STDIN"
 _COPY_QUARANTINE: Final = f"COPY {QUARANTINE_TABLE} (dn, reason, detail, raw) FROM STDIN"
-_STAGE_TYPES: Final = [
-    "int8", *["text"] * 13, "text", "text[]", "text", "text", "text[]", "text", "text", "text",
-    "int2", "bool", "date", "text[]", "text", "text", "timestamptz",
-]  # fmt: skip
-# The jsonb columns are sent as JSON text we serialise ourselves (the server parses it): declaring
-# them "jsonb" here would make psycopg serialise the string a second time.
-
 QUARANTINE_BUFFER: Final = 500
 """Quarantine items held before the entries' ``COPY`` is paused to write them."""
+_LINES_PER_WRITE: Final = 256
+"""Rows joined into one ``Copy.write()``."""
 
 
 @dataclass
@@ -127,9 +125,34 @@ def create_stage(conn: psycopg.Connection[Any]) -> None:
     conn.execute(_QUARANTINE_DDL)
 
 
-def _row(seq: int, e: MappedEntry) -> tuple[Any, ...]:
-    return (
-        seq,
+@lru_cache(maxsize=1 << 16)
+def _establishments_json(establishments: tuple[Establishment, ...]) -> str:
+    # A few thousand distinct tuples in a feed (establishments are shared by their staff).
+    return json.dumps([x.as_dict() for x in establishments], ensure_ascii=False)
+
+
+def _array(values: tuple[str, ...]) -> str:
+    """A ``text[]`` literal; every element quoted (a UAI, a mail, a flag: no quoting rule to guess)."""
+    if not values:
+        return "{}"
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+_COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL: Final = "\\N"
+_COLUMNS: Final = len(STAGE_COLUMNS) + 1
+
+
+def _line(seq: int, e: MappedEntry) -> str:
+    """One row of ``COPY ... FROM STDIN`` text format, newline included.
+
+    Written by hand rather than through ``Copy.write_row``: one f-string per entry instead of a
+    type dispatch per field (30 fields, 1.2 million rows), and values that need no escaping (nearly
+    all) are not scanned one by one: the joined line is checked once, and only a line holding a
+    backslash, tab, newline or carriage return is rebuilt with every field escaped.
+    """
+    fields = (
+        str(seq),
         e.source_id,
         e.dn,
         e.uid,
@@ -144,22 +167,32 @@ def _row(seq: int, e: MappedEntry) -> tuple[Any, ...]:
         e.discipline,
         e.main_uai,
         # JSON text written by us: cheaper than psycopg's generic dumper on 1.2 million rows.
-        json.dumps([x.as_dict() for x in e.establishments], ensure_ascii=False),
-        list(e.responsible_uais),
+        _establishments_json(e.establishments),
+        _array(e.responsible_uais),
         e.academy_code,
         e.mail,
-        list(e.mail_aliases),
+        _array(e.mail_aliases),
         e.numen_hash,
         e.birth_hash,
         e.birth_swapped_hash,
-        e.birth_year,
-        e.active,
-        e.left_on,
-        list(e.flags),
+        None if e.birth_year is None else str(e.birth_year),
+        "t" if e.active else "f",
+        None if e.left_on is None else e.left_on.isoformat(),
+        _array(e.flags),
         json.dumps(e.raw, ensure_ascii=False, sort_keys=True),
         e.content_hash,
-        e.modify_timestamp,
+        None if e.modify_timestamp is None else e.modify_timestamp.isoformat(),
     )
+    line = "\t".join(_NULL if f is None else f for f in fields)
+    # Every NULL is one backslash ("\N"); any other backslash, a newline or an extra tab is data.
+    if (
+        line.count("\\") != fields.count(None)
+        or "\n" in line
+        or "\r" in line
+        or line.count("\t") != _COLUMNS - 1
+    ):
+        line = "\t".join(_NULL if f is None else _pg_text(f).translate(_COPY_ESCAPES) for f in fields)
+    return line + "\n"
 
 
 def _write_quarantine(conn: psycopg.Connection[Any], items: list[QuarantineItem]) -> None:
@@ -203,14 +236,18 @@ def stage_entries(
     seen = 0
     exhausted = False
     while not exhausted:
-        with conn.cursor() as cur, cur.copy(_COPY_STAGE) as copy:
-            copy.set_types(_STAGE_TYPES)
-            write = copy.write_row
+        with conn.cursor() as cur, cur.copy(_COPY_STAGE, writer=QueuedLibpqWriter(cur)) as copy:
+            # The queued writer sends from a thread of its own: the socket waits (the server busy
+            # parsing the previous rows) overlap with reading and mapping the next entries here.
+            lines: list[str] = []
             for item in iterator:
                 seen += 1
                 if isinstance(item, MappedEntry):
                     result.entries += 1
-                    write(_row(result.entries, item))
+                    lines.append(_line(result.entries, item))
+                    if len(lines) >= _LINES_PER_WRITE:
+                        copy.write("".join(lines))
+                        lines.clear()
                 else:
                     result.quarantined += 1
                     pending.append(item)
@@ -220,6 +257,8 @@ def stage_entries(
                     on_progress(seen)
             else:
                 exhausted = True
+            if lines:
+                copy.write("".join(lines))
         _write_quarantine(conn, pending)
     if on_progress is not None:
         on_progress(seen)

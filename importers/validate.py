@@ -21,11 +21,14 @@ Functional accounts (shared mailboxes, test and service accounts) are recognised
    fonctionnels``), where the academies keep them;
 2. the entry lists object classes and none of them is a person class (``person``,
    ``organizationalPerson``, ``inetOrgPerson``);
-3. the uid has a service-account shape: capitals then at least three digits (``ADM00000``), or a
-   ``test``/``tst``/``demo`` token (``test1``, ``stagiaire.test1``, ``prof-test``) - people's uids
-   are lower case, first initial + surname (+ number), so ``ltest2`` or ``ctestard`` stay people;
+3. the uid has a service-account shape: capitals then at least three digits (``ADM00000``), a
+   ``test``/``tst``/``demo`` token (``test1``, ``stagiaire.test1``, ``prof-test``), or is a generic
+   role word with an optional number and nothing else (``remplacant1``, ``stagiaire2``,
+   ``invite``, ``formation03``, ``utilisateur7``) - people's uids are lower case, first initial +
+   surname (+ number), so ``ltest2``, ``ctestard`` or ``rstagiaire`` stay people;
 4. the surname or the given name is, as a whole, a placeholder word: ``TEST``, ``ESSAI``,
-   ``COMPTE``, ``ADMIN``, ``ADMINISTRATEUR``, ``GENERIQUE`` (``sn: TEST`` / ``givenName: Compte``);
+   ``COMPTE``, ``ADMIN``, ``ADMINISTRATEUR``, ``GENERIQUE``, ``REMPLACANT``, ``STAGIAIRE``,
+   ``INVITE``, ``ANONYME``, ``UTILISATEUR`` (``sn: TEST`` / ``givenName: Compte``);
 5. there is no ``givenName`` and the names or the mail read like a mailbox: a word such as
    ``SECRETARIAT``, ``SERVICE``, ``DIRECTION``, ``ACCUEIL``, ``CELLULE``, ``BUREAU``..., or a mail
    local part that holds a UAI (``ce.0931567y@``) or starts with ``ce.``.
@@ -109,7 +112,26 @@ _FUNCTIONAL_BRANCH = re.compile(r"(?:^|,)\s*ou\s*=\s*(?:comptes\s+)?fonctionnel"
 _SERVICE_UID = re.compile(r"[A-Z]{2,}[0-9]{3,}")
 _TEST_UID = re.compile(r"(?:^|[-_.])(?:test|tst|demo)(?:$|[-_.0-9])", re.IGNORECASE)
 _PLACEHOLDER_NAMES = frozenset(
-    {"TEST", "TESTS", "ESSAI", "COMPTE", "COMPTE TEST", "ADMIN", "ADMINISTRATEUR", "GENERIQUE", "GÉNÉRIQUE"}
+    {
+        *(
+            "TEST",
+            "TESTS",
+            "ESSAI",
+            "COMPTE",
+            "COMPTE TEST",
+            "ADMIN",
+            "ADMINISTRATEUR",
+            "GENERIQUE",
+            "GÉNÉRIQUE",
+        ),
+        *("REMPLACANT", "REMPLAÇANT", "REMPLACANTE", "REMPLAÇANTE", "STAGIAIRE", "INVITE", "INVITÉ"),
+        *("ANONYME", "UTILISATEUR"),
+    }
+)
+# A uid that is only a role word (and a number): an account handed from one person to the next.
+_ROLE_UID = re.compile(
+    r"(?:remplacante?|stagiaire|invitee?|guest|formation|formateur|anonyme|utilisateur|user|generique|"
+    r"compte|essai|vacataire|contractuel)[-_.]?[0-9]*"
 )
 _MAILBOX_WORDS = re.compile(
     r"\b(?:SECRETARIAT|SECRÉTARIAT|SERVICE|SERVICES|DIRECTION|ACCUEIL|CELLULE|BUREAU|DIVISION|"
@@ -185,6 +207,8 @@ def classify_kind(
             return "functional"
         lowered = uid.lower()
         if ("test" in lowered or "tst" in lowered or "demo" in lowered) and _TEST_UID.search(lowered):
+            return "functional"
+        if _ROLE_UID.fullmatch(lowered):
             return "functional"
     if given_name and given_name.upper() in _PLACEHOLDER_NAMES:
         return "functional"

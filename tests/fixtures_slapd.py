@@ -1,4 +1,5 @@
-"""Pytest fixtures for a real slapd (see ``tests/slapd.py``): ``slapd`` per test, ``slapd_session``.
+"""Pytest fixtures for a real slapd (see ``tests/slapd.py``): ``slapd`` per test, ``slapd_session``,
+and ``slapd_tls`` per module (``ldaps://`` and StartTLS with a throw-away CA).
 
 A missing slapd skips the test, except under ``CI=true`` where it fails: CI must have every
 component (``.ci/run`` installs the ``slapd`` and ``ldap-utils`` packages).
@@ -11,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.slapd import SLAPADD, SLAPD, Slapd, available
+from tests.slapd import OPENSSL, SLAPADD, SLAPD, Slapd, available, make_test_pki
 
-__all__ = ["require_slapd", "slapd", "slapd_session"]
+__all__ = ["require_slapd", "slapd", "slapd_session", "slapd_tls"]
 
 
 def require_slapd() -> None:
@@ -38,4 +39,22 @@ def slapd_session() -> Iterator[Slapd]:
     """One slapd shared by the whole test session (tests must not rely on its being empty)."""
     require_slapd()
     with Slapd() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def slapd_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A slapd listening on ``ldap://`` (StartTLS offered) and ``ldaps://``, one per test module.
+
+    Its throw-away CA, server certificate and an unrelated CA are in ``slapd_tls.tls``
+    (``tests.slapd.TestPki``), generated with the ``openssl`` command in the module's tmp dir.
+    """
+    require_slapd()
+    if not OPENSSL.exists():
+        why = f"{OPENSSL} is missing (Debian package openssl)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"required test component missing under CI=true: {why}")
+        pytest.skip(why)
+    pki = make_test_pki(tmp_path_factory.mktemp("pki"))
+    with Slapd(tls=pki, password="tls-Bind-Secret-4417") as server:
         yield server

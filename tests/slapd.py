@@ -9,6 +9,10 @@ and :meth:`Slapd.connection` gives a bound ldap3 connection.
 
 Failure drills: :meth:`Slapd.stop_abruptly` SIGKILLs the server (its data stays), :meth:`Slapd.restart`
 brings it back on the same port with the same data. slapd must run as root here (as CI does).
+
+TLS: ``Slapd(tls=make_test_pki(dir))`` also listens on ``ldaps://`` (:attr:`Slapd.ldaps_url`) and
+offers StartTLS on ``ldap://``, with a server certificate for 127.0.0.1 and ``localhost`` signed by
+a throw-away CA that :func:`make_test_pki` creates with the ``openssl`` command.
 """
 
 from __future__ import annotations
@@ -33,10 +37,20 @@ with warnings.catch_warnings():
     import ldap3
 
 
-__all__ = ["ACADEMY_SCHEMA", "SLAPADD", "SLAPD", "SlapaddResult", "Slapd", "available"]
+__all__ = [
+    "ACADEMY_SCHEMA",
+    "SLAPADD",
+    "SLAPD",
+    "SlapaddResult",
+    "Slapd",
+    "TestPki",
+    "available",
+    "make_test_pki",
+]
 
 SLAPD = Path("/usr/sbin/slapd")
 SLAPADD = Path("/usr/sbin/slapadd")
+OPENSSL = Path("/usr/bin/openssl")
 SCHEMA_DIR = Path("/etc/ldap/schema")
 ACADEMY_SCHEMA = Path(__file__).resolve().parent.parent / "importers" / "data" / "academy.schema"
 MODULE_DIR = Path("/usr/lib/ldap")
@@ -50,6 +64,61 @@ _PARENTS = (
 def available() -> bool:
     """Whether slapd and slapadd are installed (Debian packages ``slapd`` and ``ldap-utils``)."""
     return SLAPD.exists() and SLAPADD.exists()
+
+
+@dataclass(frozen=True, slots=True)
+class TestPki:
+    """Throw-away TLS files: a CA, a server certificate it signed, and an unrelated CA."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+    ca: Path
+    """The CA certificate a client must trust (a feed's ``ca_file``)."""
+    cert: Path
+    """The server certificate: 127.0.0.1 and ``localhost``, signed by ``ca``."""
+    key: Path
+    other_ca: Path
+    """A CA that signed nothing of this server: trusting only it must fail."""
+
+
+def make_test_pki(directory: Path) -> TestPki:
+    """Create a CA, a server key and certificate signed by it, and a second CA, in ``directory``.
+
+    RSA 2048 and one day of validity: enough for a test run, generated in a fraction of a second.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        done = subprocess.run([str(OPENSSL), *args], capture_output=True, check=False, cwd=directory)
+        if done.returncode != 0:
+            raise RuntimeError(f"openssl {args[0]} failed: {done.stderr.decode(errors='replace')}")
+
+    for name in ("ca", "other-ca"):
+        openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", f"/CN=directory test {name}", "-keyout", f"{name}.key", "-out", f"{name}.pem",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        )  # fmt: skip
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", "server.key", "-out", "server.csr",
+    )  # fmt: skip
+    (directory / "server.ext").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        encoding="utf-8",
+    )
+    openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "1", "-extfile", "server.ext", "-out", "server.pem",
+    )  # fmt: skip
+    return TestPki(
+        ca=directory / "ca.pem",
+        cert=directory / "server.pem",
+        key=directory / "server.key",
+        other_ca=directory / "other-ca.pem",
+    )
 
 
 def _free_port() -> int:
@@ -78,13 +147,26 @@ class Slapd:
     base_dn = "o=gouv,c=fr"
     bind_dn = "cn=admin,o=gouv,c=fr"
 
-    def __init__(self, *, password: str = "test-password", port: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        password: str = "test-password",
+        port: int | None = None,
+        workdir: Path | None = None,
+        tls: TestPki | None = None,
+    ) -> None:
         self.password = password
         self.port = port or _free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="directory-slapd-"))
+        self.tls = tls
+        self.tls_port = _free_port() if tls is not None else None
+        # A given workdir is kept by stop() (and its data reused by the next Slapd on it): the
+        # benchmark loads 300,000 entries once and reuses them across runs.
+        self.keep = workdir is not None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="directory-slapd-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf = self.workdir / "slapd.conf"
         self.data = self.workdir / "data"
-        self.data.mkdir()
+        self.data.mkdir(exist_ok=True)
         self.log = self.workdir / "slapd.log"
         self._process: subprocess.Popen[bytes] | None = None
         self.conf.write_text(self._config(), encoding="utf-8")
@@ -95,6 +177,13 @@ class Slapd:
         return f"ldap://127.0.0.1:{self.port}"
 
     @property
+    def ldaps_url(self) -> str:
+        """``ldaps://127.0.0.1:<tls port>`` (a server started with ``tls``)."""
+        if self.tls_port is None:
+            raise RuntimeError("this slapd has no TLS listener (start it with tls=make_test_pki(...))")
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    @property
     def running(self) -> bool:
         """Whether the slapd process is alive."""
         return self._process is not None and self._process.poll() is None
@@ -102,6 +191,12 @@ class Slapd:
     def _config(self) -> str:
         schemas = [SCHEMA_DIR / f"{name}.schema" for name in ("core", "cosine", "inetorgperson", "nis")]
         lines = [f"include {path}" for path in [*schemas, ACADEMY_SCHEMA]]
+        if self.tls is not None:
+            lines += [
+                f"TLSCACertificateFile {self.tls.ca}",
+                f"TLSCertificateFile {self.tls.cert}",
+                f"TLSCertificateKeyFile {self.tls.key}",
+            ]
         lines += [
             f"modulepath {MODULE_DIR}",
             "moduleload back_mdb",
@@ -131,7 +226,7 @@ class Slapd:
             return
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
-                [str(SLAPD), "-d", "0", "-f", str(self.conf), "-h", f"{self.url}/"],
+                [str(SLAPD), "-d", "0", "-f", str(self.conf), "-h", self._listeners()],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in the test run does not reach it first
@@ -146,9 +241,17 @@ class Slapd:
         self.stop_abruptly()
         raise RuntimeError(f"slapd did not answer within {timeout} s: {self._tail_log()}")
 
+    def _listeners(self) -> str:
+        urls = [f"{self.url}/"]
+        if self.tls_port is not None:
+            urls.append(f"{self.ldaps_url}/")
+        return " ".join(urls)
+
     def _answers(self) -> bool:
         try:  # a plain TCP probe first: ldap3 leaves a socket behind when it cannot connect
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            if self.tls_port is not None:
+                socket.create_connection(("127.0.0.1", self.tls_port), timeout=1).close()
         except OSError:
             return False
         conn = ldap3.Connection(
@@ -181,9 +284,10 @@ class Slapd:
         self._process = None
 
     def stop(self) -> None:
-        """Stop slapd and delete its directory (configuration and data)."""
+        """Stop slapd and delete its directory (configuration and data), unless it was given."""
         self._halt()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def stop_abruptly(self) -> None:
         """SIGKILL slapd, as a crash would; the data stays for :meth:`restart`."""

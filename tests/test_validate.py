@@ -65,6 +65,9 @@ def test_a_teacher_is_a_person() -> None:
     assert kind(uid="ltest2") == "person"
     assert kind(uid="ctestard") == "person"
     assert kind(uid="adm001") == "person"  # lower case: could be a short surname
+    assert kind(uid="rstagiaire") == "person"  # initial + surname: a role word inside is not enough
+    assert kind(uid="jremplacant2") == "person"
+    assert kind(uid="cformation") == "person"
 
 
 @pytest.mark.parametrize(
@@ -79,6 +82,19 @@ def test_a_teacher_is_a_person() -> None:
         (
             f"uid=remplacant1,{PEOPLE}",
             {"uid": "remplacant1", "given_name": "Compte", "names": ("TEST", None, None)},
+        ),
+        # Test accounts with person-like names: the uid alone gives them away.
+        (
+            f"uid=remplacant1,{PEOPLE}",
+            {"uid": "remplacant1", "given_name": "Titulaire", "names": ("MARTIN", None, None)},
+        ),
+        (f"uid=stagiaire.2,{PEOPLE}", {"uid": "stagiaire.2", "given_name": "Anne"}),
+        (f"uid=Invite,{PEOPLE}", {"uid": "Invite"}),
+        (f"uid=formation03,{PEOPLE}", {"uid": "formation03"}),
+        # Or the surname, when it is a role word.
+        (
+            f"uid=jdurand7,{PEOPLE}",
+            {"uid": "jdurand7", "given_name": "Jean", "names": ("REMPLACANT", None, None)},
         ),
         (f"uid=x,{PEOPLE}", {"given_name": None, "names": ("SECRETARIAT RECTEUR", None, None)}),
         (
