@@ -34,15 +34,17 @@ from matching.evaluate import evaluate  # noqa: E402
 from matching.records import Record  # noqa: E402
 
 
-def prepare(people: int, seed: int, data: Path) -> Path:
-    """Generate (if needed) and map the dataset; return the path of the pickled records and truth."""
+def prepare(people: int, seed: int, data: Path, work: Path) -> Path:
+    """Generate (if needed) and map the dataset; return the path of the pickled records and truth.
+
+    The pickle goes to ``work`` (the dataset folder itself may be shared and read-only)."""
     from directory.academies import by_slug
     from directory.secrets import Hasher
     from importers.ldif import LdifReader
     from importers.mapping import FeedMapper, MappedEntry, to_record
     from importers.synth import generate
 
-    cache = data / "records.pickle"
+    cache = work / "records.pickle"
     if cache.exists():
         return cache
     t0 = time.perf_counter()
@@ -187,6 +189,9 @@ def main() -> None:
     parser.add_argument(
         "--no-eval-breakdown", action="store_true", help="skip per-scenario and cause figures"
     )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="records pickle and Splink output (default --data)"
+    )
     parser.add_argument("--no-incremental", action="store_true")
     parser.add_argument("--splink", default=None, help="python of a Splink environment: run the side-by-side")
     parser.add_argument("--engine-only", type=Path, default=None, help=argparse.SUPPRESS)
@@ -197,18 +202,20 @@ def main() -> None:
         return
     data = args.data or Path(f"/tmp/bench-matching-{args.people}-{args.seed}")
     data.mkdir(parents=True, exist_ok=True)
-    cache = prepare(args.people, args.seed, data)
+    work = args.work or data
+    work.mkdir(parents=True, exist_ok=True)
+    cache = prepare(args.people, args.seed, data, work)
     cmd = [sys.executable, __file__, "--engine-only", str(cache)]
     cmd += ["--no-eval-breakdown"] * args.no_eval_breakdown + ["--no-incremental"] * args.no_incremental
     ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     if args.splink is not None:
-        ours["splink"] = splink_side_by_side(args.splink, cache, data, ours)
+        ours["splink"] = splink_side_by_side(args.splink, cache, work, ours)
     print(json.dumps(ours, indent=1))
 
 
-def splink_side_by_side(python: str, cache: Path, data: Path, ours: dict[str, object]) -> dict[str, object]:
+def splink_side_by_side(python: str, cache: Path, work: Path, ours: dict[str, object]) -> dict[str, object]:
     """Run ``bench_matching_splink.py`` in Splink's environment and evaluate its clusters like ours."""
-    clusters_csv = data / "splink-clusters.csv"
+    clusters_csv = work / "splink-clusters.csv"
     script = Path(__file__).with_name("bench_matching_splink.py")
     done = subprocess.run(
         [python, str(script), str(cache), str(clusters_csv), str(MatchSettings().link_threshold)],

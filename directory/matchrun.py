@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import resource
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -93,6 +94,11 @@ class MatchRunSummary:
     persons_split: int = 0
     persons_retired: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per stage: read, engine_* (the engine's own stages), write and write_* (its
+    steps), total; ``cpu`` is this process's CPU seconds for the whole run (PostgreSQL's work is
+    not in it)."""
+    peak_rss_mb: int = 0
+    """Peak resident memory of this process so far (MB)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (also what ``directory match`` prints)."""
@@ -110,6 +116,7 @@ class MatchRunSummary:
             "persons_split": self.persons_split,
             "persons_retired": self.persons_retired,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "peak_rss_mb": self.peak_rss_mb,
         }
 
 
@@ -240,8 +247,25 @@ def run_matching(
     return summary
 
 
+class _Laps:
+    """Wall seconds of consecutive steps, into ``timings`` under ``prefix + name``."""
+
+    def __init__(self, timings: dict[str, float], prefix: str) -> None:
+        self.timings, self.prefix, self.last = timings, prefix, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[self.prefix + name] = now - self.last
+        self.last = now
+
+
+def _peak_rss_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def _run_locked(db: Database, *, full: bool, refit: bool, settings: MatchSettings) -> MatchRunSummary:
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with db.connection() as conn:
         last = conn.execute(
             """SELECT id, model, stats FROM match_runs
@@ -269,6 +293,8 @@ def _run_locked(db: Database, *, full: bool, refit: bool, settings: MatchSetting
             _write(conn, result, previous, pending, constraints, summary)
             summary.timings["write"] = time.perf_counter() - t0
             summary.timings["total"] = time.perf_counter() - started
+            summary.timings["cpu"] = time.process_time() - cpu_started
+            summary.peak_rss_mb = _peak_rss_mb()
             model_json = json.loads(result.model.to_json()) if mode == "full" else None
             stats = summary.as_dict() | {"oversize_keys": result.state.oversize_keys}
             conn.execute(
@@ -276,6 +302,12 @@ def _run_locked(db: Database, *, full: bool, refit: bool, settings: MatchSetting
                    WHERE id = %s""",
                 (json.dumps(stats), json.dumps(model_json) if model_json else None, run_id),
             )
+            t0 = time.perf_counter()
+            conn.commit()
+        # the commit (WAL flush of everything written) is after the stats stored in ``match_runs``
+        summary.timings["commit"] = time.perf_counter() - t0
+        summary.timings["total"] = time.perf_counter() - started
+        summary.timings["cpu"] = time.process_time() - cpu_started
     except BaseException as exc:
         # The error text may name records by id, never personal data.
         with db.connection() as conn:
@@ -334,8 +366,10 @@ def _write(
     constraints: Constraints,
     summary: MatchRunSummary,
 ) -> None:
+    lap = _Laps(summary.timings, "write_")
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (DECISION_LOCK_KEY,))
     change = assign_person_ids(result, previous, new_person_id)
+    lap("identities")
     assignment = change.assignment
     summary.records = len(result.table)
     summary.rematched = len(result.rematched) if result.rematched is not None else len(result.table)
@@ -363,10 +397,12 @@ def _write(
     # Persons of records removed or changed since the last run: their status or name may change.
     touched_persons |= {assignment.get(rid) or previous.get(rid, "") for rid in pending} - {""}
 
+    lap("diff")
     if change.created:
         with conn.cursor().copy("COPY persons (id) FROM STDIN") as copy:
             for pid in change.created:
                 copy.write_row((pid,))
+    lap("persons")
     if changed_links:
         conn.execute(
             """CREATE TEMP TABLE match_new_links (record_id bigint, person_id text, method text)
@@ -384,6 +420,7 @@ def _write(
                    decided_by = CASE WHEN record_links.method = 'human' THEN record_links.decided_by
                                      ELSE 'engine' END"""
         )
+    lap("links")
     if change.merged:
         conn.execute(
             """UPDATE persons p SET status = 'merged', merged_into = m.survivor, updated_at = now()
@@ -391,10 +428,13 @@ def _write(
             (list(change.merged), list(change.merged.values())),
         )
     _refresh_persons(conn, touched_persons - set(change.merged))
+    lap("person_fields")
     _write_candidates(conn, result, summary.run_id)
+    lap("candidates")
     if pending:
         conn.execute("UPDATE source_records SET match_pending = false WHERE id = ANY(%s)", (sorted(pending),))
     bump_generation(conn)
+    lap("pending")
 
 
 def _refresh_persons(conn: DictConnection, person_ids: set[str]) -> None:

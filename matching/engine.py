@@ -180,17 +180,21 @@ def _labels(table: RecordTable, clustering: Clustering) -> dict[int, int]:
     return dict(zip(table.ids.tolist(), clustering.labels.tolist(), strict=True))
 
 
+def _table(records: Sequence[Record] | RecordTable) -> RecordTable:
+    return records if isinstance(records, RecordTable) else build_table(records)
+
+
 def link_full(
-    records: Sequence[Record],
+    records: Sequence[Record] | RecordTable,
     *,
     model: Model | None = None,
     constraints: Constraints = NO_CONSTRAINTS,
     settings: MatchSettings = DEFAULT_SETTINGS,
 ) -> MatchResult:
-    """Match all ``records``; fit a model from them first when none is given."""
+    """Match all ``records`` (or a table already built from them); fit a model first when none is given."""
     timings: dict[str, float] = {}
     start = t0 = time.perf_counter()
-    table = build_table(records)
+    table = _table(records)
     timings["prepare"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pairs = candidate_pairs(table, max_block_size=settings.max_block_size)
@@ -237,7 +241,7 @@ def _rows_of_clusters(
 
 
 def link_incremental(
-    records: Sequence[Record],
+    records: Sequence[Record] | RecordTable,
     previous: MatchState,
     *,
     changed: Iterable[int],
@@ -248,13 +252,15 @@ def link_incremental(
 ) -> MatchResult:
     """Re-match what changed since ``previous``; the clusters equal those of a full run with ``model``.
 
-    ``records`` is the full current record set; ``changed`` the ids of records whose content
+    ``records`` is the full current record set (or its table: the previous run's table brought
+    up to date with :func:`matching.features.update_table` saves preparing every record again);
+    ``changed`` the ids of records whose content
     changed (new records and records absent from ``records`` are found by comparing with the state,
     so ``removed`` is only a cross-check and may be left empty).
     """
     timings: dict[str, float] = {}
     start = t0 = time.perf_counter()
-    table = build_table(records)
+    table = _table(records)
     row = table.row_of()
     n = len(table)
     timings["prepare"] = time.perf_counter() - t0
