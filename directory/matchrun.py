@@ -371,6 +371,7 @@ def _run_locked(
             summary.timings["read"] = time.perf_counter() - t0
             result = _link(records, previous, pending, constraints, last, mode, settings, refit=refit)
             summary.timings.update({f"engine_{k}": v for k, v in result.timings.items()})
+            summary.timings.update({f"engine_cpu_{k}": v for k, v in result.cpu_timings.items()})
             t0 = time.perf_counter()
             _write(conn, result, previous, pending, constraints, summary)
             summary.timings["write"] = time.perf_counter() - t0
