@@ -214,6 +214,30 @@ def _previous_links(conn: DictConnection) -> dict[int, str]:
         return dict(cur.fetchall())
 
 
+def _previous_links_of(
+    conn: DictConnection, known: Collection[int], pending: Collection[int]
+) -> dict[int, str]:
+    """:func:`_previous_links` when the previous run's records are ``known`` (its kept table).
+
+    The same set without joining every link to its record: a known record that is not pending is
+    a current person record the previous run saw, unchanged; a pending one (changed, removed or
+    new) is checked against ``source_records`` as :func:`_previous_links` does.
+    """
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("SELECT record_id, person_id FROM record_links")
+        links: dict[int, str] = dict(cur.fetchall())
+        keep = set(known) - set(pending)
+        out = {rid: pid for rid, pid in links.items() if rid in keep}
+        cur.execute(
+            """SELECT l.record_id, l.person_id FROM record_links l
+               JOIN source_records r ON r.id = l.record_id
+               WHERE r.id = ANY(%s) AND r.kind = 'person' AND (r.removed_at IS NULL OR r.match_pending)""",
+            (sorted(pending),),
+        )
+        out.update(cur.fetchall())
+    return out
+
+
 def _state_from_links(links: Mapping[int, str], oversize: list[str]) -> MatchState:
     smallest: dict[str, int] = {}
     for rid, pid in links.items():
@@ -365,7 +389,10 @@ def _run_locked(
                 records = load_records(conn)
                 summary.timings["read_records"] = time.perf_counter() - t0
             t1 = time.perf_counter()
-            previous = _previous_links(conn)
+            if base is not None:
+                previous = _previous_links_of(conn, base.ids.tolist(), pending)
+            else:
+                previous = _previous_links(conn)
             constraints = _constraints(conn)
             summary.timings["read_links"] = time.perf_counter() - t1
             summary.timings["read"] = time.perf_counter() - t0
