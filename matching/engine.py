@@ -249,15 +249,6 @@ def link_full(
     )
 
 
-def _rows_of_clusters(
-    labels_of_rows: Iterable[int], members: Mapping[int, list[int]], row: Mapping[int, int]
-) -> list[int]:
-    out: list[int] = []
-    for lab in labels_of_rows:
-        out.extend(row[r] for r in members.get(lab, ()) if r in row)
-    return out
-
-
 def link_incremental(
     records: Sequence[Record] | RecordTable,
     previous: MatchState,
@@ -282,9 +273,21 @@ def link_incremental(
     n = len(table)
     clock.lap("prepare")
 
-    members: dict[int, list[int]] = {}
-    for rid, lab in previous.clusters.items():
-        members.setdefault(lab, []).append(rid)
+    # previous cluster label of each row (-1: a new record), by one sort instead of a dict per row
+    prev_ids = np.fromiter(previous.clusters.keys(), dtype=np.int64, count=len(previous.clusters))
+    prev_labels = np.fromiter(previous.clusters.values(), dtype=np.int64, count=len(previous.clusters))
+    by_id = np.argsort(prev_ids, kind="stable")
+    prev_ids, prev_labels = prev_ids[by_id], prev_labels[by_id]
+    pos = np.minimum(np.searchsorted(prev_ids, table.ids), max(len(prev_ids) - 1, 0))
+    known = prev_ids[pos] == table.ids if len(prev_ids) else np.zeros(n, dtype=np.bool_)
+    label_of_row = np.where(known, prev_labels[pos] if len(prev_ids) else -1, -1)
+
+    def rows_of_clusters(labels: Iterable[int]) -> npt.NDArray[np.bool_]:
+        """The current rows of these previous clusters."""
+        wanted = np.fromiter(labels, dtype=np.int64)
+        out: npt.NDArray[np.bool_] = known & np.isin(label_of_row, wanted)
+        return out
+
     gone = (previous.clusters.keys() - row.keys()) | set(removed)
     still_there = [r for r in removed if r in row]
     if still_there:
@@ -301,16 +304,16 @@ def link_incremental(
         previous_oversize=previous.oversize_keys,
         index=index,
     )
-    region[_rows_of_clusters(old_labels, members, row)] = True
+    region |= rows_of_clusters(old_labels)
     seen_labels: set[int] = set(old_labels)
 
     def absorb_clusters(rows_: npt.NDArray[np.int64]) -> None:
         """Add the previous clusters of these rows (all their current records) to the region."""
-        labels = {previous.clusters[int(table.ids[i])] for i in rows_.tolist()} - seen_labels
-        seen_labels.update(labels)
-        region[_rows_of_clusters(labels, members, row)] = True
+        labels = set(label_of_row[rows_].tolist()) - seen_labels
+        if labels:
+            seen_labels.update(labels)
+            region[rows_of_clusters(labels)] = True
 
-    known = np.fromiter((int(i) in previous.clusters for i in table.ids.tolist()), dtype=np.bool_, count=n)
     absorb_clusters(np.flatnonzero(region & known))
     while True:
         pairs = candidate_pairs(table, max_block_size=settings.max_block_size, focus=region, index=index)
@@ -334,15 +337,15 @@ def link_incremental(
         review_threshold=settings.review_threshold,
         constraints=constraints,
     )
-    clusters: dict[int, int] = {}
     # outside the region: previous clusters, relabelled by their smallest current record id
-    outside_ids = table.ids[~region].tolist()
-    smallest: dict[int, int] = {}
-    for rid in outside_ids:
-        lab = previous.clusters[rid]
-        smallest[lab] = min(smallest.get(lab, rid), rid)
-    for rid in outside_ids:
-        clusters[rid] = smallest[previous.clusters[rid]]
+    outside_rows = np.flatnonzero(~region)
+    out_ids, out_labels = table.ids[outside_rows], label_of_row[outside_rows]
+    order = np.lexsort((out_ids, out_labels))  # by label, then id: a label's first is its smallest
+    starts = (
+        np.flatnonzero(np.r_[True, out_labels[order][1:] != out_labels[order][:-1]]) if len(order) else order
+    )
+    smallest = np.repeat(out_ids[order][starts], np.diff(np.r_[starts, len(order)]))
+    clusters: dict[int, int] = dict(zip(out_ids[order].tolist(), smallest.tolist(), strict=True))
     region_rows = np.flatnonzero(region)
     for rid, lab in zip(
         table.ids[region_rows].tolist(), clustering.labels[region_rows].tolist(), strict=True
