@@ -74,8 +74,10 @@ def prepare(people: int, seed: int, data: Path, work: Path) -> Path:
             if rid is not None and row["person"] != "-":
                 truth[rid] = row["person"]
     t_map = time.perf_counter() - t0
-    with cache.open("wb") as fh:
+    partial = cache.with_name(cache.name + ".partial")  # renamed when complete: never half a cache
+    with partial.open("wb") as fh:
         pickle.dump({"records": records, "truth": truth, "generate_s": t_gen, "map_s": t_map}, fh, protocol=5)
+    partial.replace(cache)
     return cache
 
 
@@ -217,7 +219,7 @@ def main() -> None:
     cache = prepare(args.people, args.seed, data, work)
     cmd = [sys.executable, __file__, "--engine-only", str(cache)]
     cmd += ["--no-eval-breakdown"] * args.no_eval_breakdown + ["--no-incremental"] * args.no_incremental
-    ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    ours = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
     if args.splink is not None:
         ours["splink"] = splink_side_by_side(args.splink, cache, work, ours)
     print(json.dumps(ours, indent=1))
