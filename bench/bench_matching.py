@@ -31,18 +31,21 @@ sys.path.insert(0, str(ROOT))
 
 from matching.engine import MatchSettings, link_full, link_incremental  # noqa: E402
 from matching.evaluate import evaluate  # noqa: E402
+from matching.features import update_table  # noqa: E402
 from matching.records import Record  # noqa: E402
 
 
-def prepare(people: int, seed: int, data: Path) -> Path:
-    """Generate (if needed) and map the dataset; return the path of the pickled records and truth."""
+def prepare(people: int, seed: int, data: Path, work: Path) -> Path:
+    """Generate (if needed) and map the dataset; return the path of the pickled records and truth.
+
+    The pickle goes to ``work`` (the dataset folder itself may be shared and read-only)."""
     from directory.academies import by_slug
     from directory.secrets import Hasher
     from importers.ldif import LdifReader
     from importers.mapping import FeedMapper, MappedEntry, to_record
     from importers.synth import generate
 
-    cache = data / "records.pickle"
+    cache = work / "records.pickle"
     if cache.exists():
         return cache
     t0 = time.perf_counter()
@@ -71,8 +74,10 @@ def prepare(people: int, seed: int, data: Path) -> Path:
             if rid is not None and row["person"] != "-":
                 truth[rid] = row["person"]
     t_map = time.perf_counter() - t0
-    with cache.open("wb") as fh:
+    partial = cache.with_name(cache.name + ".partial")  # renamed when complete: never half a cache
+    with partial.open("wb") as fh:
         pickle.dump({"records": records, "truth": truth, "generate_s": t_gen, "map_s": t_map}, fh, protocol=5)
+    partial.replace(cache)
     return cache
 
 
@@ -133,6 +138,7 @@ def run(cache: Path, *, breakdown: bool, incremental: bool) -> dict[str, object]
         "read_and_map_s": round(doc["map_s"], 1),
         "load_pickle_s": round(load_s, 1),
         "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
+        "cpu_timings_s": {k: round(v, 2) for k, v in result.cpu_timings.items()},
         "full_run_cpu_s": round(full_cpu, 2),
         "blocking": {
             "candidate_pairs": result.blocking.candidate_pairs,
@@ -155,9 +161,14 @@ def run(cache: Path, *, breakdown: bool, incremental: bool) -> dict[str, object]
     }
     if incremental:
         after, changed, removed = mutate(records, 0.01, seed=7)
-        cpu0 = time.process_time()
+        by_id = {r.id: r for r in after}
+        changed_records = [by_id[i] for i in sorted(changed)]  # what the runner reads: pending records
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        # the previous run's table brought up to date: only the changed records are prepared
+        table = update_table(result.table, changed_records, removed)
+        update_s, update_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         inc = link_incremental(
-            after, result.state, changed=changed, removed=removed, model=result.model, settings=settings
+            table, result.state, changed=changed, removed=removed, model=result.model, settings=settings
         )
         inc_cpu = time.process_time() - cpu0
         full = link_full(after, model=result.model, settings=settings)
@@ -166,6 +177,9 @@ def run(cache: Path, *, breakdown: bool, incremental: bool) -> dict[str, object]
             "removed": len(removed),
             "rematched_records": len(inc.rematched or ()),
             "timings_s": {k: round(v, 2) for k, v in inc.timings.items()},
+            "cpu_timings_s": {k: round(v, 2) for k, v in inc.cpu_timings.items()},
+            "update_table_s": round(update_s, 2),
+            "update_table_cpu_s": round(update_cpu, 2),
             "cpu_s": round(inc_cpu, 2),
             "full_run_on_same_data_s": round(full.timings["total"], 2),
             "equals_full_run": inc.clusters == full.clusters,
@@ -187,6 +201,9 @@ def main() -> None:
     parser.add_argument(
         "--no-eval-breakdown", action="store_true", help="skip per-scenario and cause figures"
     )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="records pickle and Splink output (default --data)"
+    )
     parser.add_argument("--no-incremental", action="store_true")
     parser.add_argument("--splink", default=None, help="python of a Splink environment: run the side-by-side")
     parser.add_argument("--engine-only", type=Path, default=None, help=argparse.SUPPRESS)
@@ -197,22 +214,24 @@ def main() -> None:
         return
     data = args.data or Path(f"/tmp/bench-matching-{args.people}-{args.seed}")
     data.mkdir(parents=True, exist_ok=True)
-    cache = prepare(args.people, args.seed, data)
+    work = args.work or data
+    work.mkdir(parents=True, exist_ok=True)
+    cache = prepare(args.people, args.seed, data, work)
     cmd = [sys.executable, __file__, "--engine-only", str(cache)]
     cmd += ["--no-eval-breakdown"] * args.no_eval_breakdown + ["--no-incremental"] * args.no_incremental
-    ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    ours = json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
     if args.splink is not None:
-        ours["splink"] = splink_side_by_side(args.splink, cache, data, ours)
+        ours["splink"] = splink_side_by_side(args.splink, cache, work, ours)
     print(json.dumps(ours, indent=1))
 
 
-def splink_side_by_side(python: str, cache: Path, data: Path, ours: dict[str, object]) -> dict[str, object]:
+def splink_side_by_side(python: str, cache: Path, work: Path, ours: dict[str, object]) -> dict[str, object]:
     """Run ``bench_matching_splink.py`` in Splink's environment and evaluate its clusters like ours.
 
     Splink's clusters are taken at our link threshold (the figures compared), and at a few other
     thresholds for the record (``sweep``), each evaluated the same way.
     """
-    clusters_csv = data / "splink-clusters.csv"
+    clusters_csv = work / "splink-clusters.csv"
     script = Path(__file__).with_name("bench_matching_splink.py")
     threshold = MatchSettings().link_threshold
     cmd = [python, str(script), str(cache), str(clusters_csv), str(threshold), "--sweep", SPLINK_SWEEP]

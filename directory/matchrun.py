@@ -22,9 +22,11 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import pickle
+import resource
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ from matching.engine import (
 )
 from matching.errors import MatchingError
 from matching.evaluate import Evaluation, evaluate
-from matching.features import build_table
+from matching.features import FEATURES_VERSION, RecordTable, build_table, update_table
 from matching.keys import candidate_pairs
 from matching.model import Model
 from matching.records import Record
@@ -64,6 +66,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+TABLE_CACHE_FILE = "match-table.pickle"
 
 # Session-level lock: one matching run at a time across every process.
 MATCH_LOCK_KEY = 0x6D61746368000001
@@ -93,6 +97,14 @@ class MatchRunSummary:
     persons_split: int = 0
     persons_retired: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per stage: read, engine_* (the engine's own stages), write and write_* (its
+    steps), total; ``cpu`` is this process's CPU seconds for the whole run (PostgreSQL's work is
+    not in it)."""
+    table_cache: str = "off"
+    """Whether the previous run's prepared table was used: ``used``, ``missing``, ``stale``,
+    ``unreadable``, ``full run`` (never used by a full run) or ``off`` (no cache directory)."""
+    peak_rss_mb: int = 0
+    """Peak resident memory of this process so far (MB)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (also what ``directory match`` prints)."""
@@ -110,6 +122,8 @@ class MatchRunSummary:
             "persons_split": self.persons_split,
             "persons_retired": self.persons_retired,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "table_cache": self.table_cache,
+            "peak_rss_mb": self.peak_rss_mb,
         }
 
 
@@ -168,14 +182,17 @@ def _record(row: tuple[Any, ...]) -> Record:
     )
 
 
-def load_records(conn: DictConnection) -> list[Record]:
-    """Every current person record (not removed, not functional), as the engine's ``Record``."""
+def load_records(conn: DictConnection, ids: Collection[int] | None = None) -> list[Record]:
+    """Every current person record (not removed, not functional), as the engine's ``Record``;
+    only those of ``ids`` when given."""
+    only = "AND r.id = ANY(%s)" if ids is not None else ""
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(
             f"""SELECT {_RECORD_COLUMNS}
                 FROM source_records r JOIN feeds f ON f.name = r.feed
-                WHERE r.kind = 'person' AND r.removed_at IS NULL
-                ORDER BY r.id"""
+                WHERE r.kind = 'person' AND r.removed_at IS NULL {only}
+                ORDER BY r.id""",
+            (sorted(ids),) if ids is not None else None,
         )
         return [_record(row) for row in cur]
 
@@ -191,12 +208,37 @@ def _constraints(conn: DictConnection) -> Constraints:
 
 def _previous_links(conn: DictConnection) -> dict[int, str]:
     """Record → person for the records the previous run knew: current ones and those removed since."""
-    rows = conn.execute(
-        """SELECT l.record_id, l.person_id FROM record_links l
-           JOIN source_records r ON r.id = l.record_id
-           WHERE r.kind = 'person' AND (r.removed_at IS NULL OR r.match_pending)"""
-    ).fetchall()
-    return {r["record_id"]: r["person_id"] for r in rows}
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            """SELECT l.record_id, l.person_id FROM record_links l
+               JOIN source_records r ON r.id = l.record_id
+               WHERE r.kind = 'person' AND (r.removed_at IS NULL OR r.match_pending)"""
+        )
+        return dict(cur.fetchall())
+
+
+def _previous_links_of(
+    conn: DictConnection, known: Collection[int], pending: Collection[int]
+) -> dict[int, str]:
+    """:func:`_previous_links` when the previous run's records are ``known`` (its kept table).
+
+    The same set without joining every link to its record: a known record that is not pending is
+    a current person record the previous run saw, unchanged; a pending one (changed, removed or
+    new) is checked against ``source_records`` as :func:`_previous_links` does.
+    """
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("SELECT record_id, person_id FROM record_links")
+        links: dict[int, str] = dict(cur.fetchall())
+        keep = set(known) - set(pending)
+        out = {rid: pid for rid, pid in links.items() if rid in keep}
+        cur.execute(
+            """SELECT l.record_id, l.person_id FROM record_links l
+               JOIN source_records r ON r.id = l.record_id
+               WHERE r.id = ANY(%s) AND r.kind = 'person' AND (r.removed_at IS NULL OR r.match_pending)""",
+            (sorted(pending),),
+        )
+        out.update(cur.fetchall())
+    return out
 
 
 def _state_from_links(links: Mapping[int, str], oversize: list[str]) -> MatchState:
@@ -216,11 +258,17 @@ def run_matching(
     refit: bool = True,
     settings: MatchSettings = DEFAULT_SETTINGS,
     instances_file: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> MatchRunSummary:
     """Resolve identities: incremental by default (full when asked or when no model exists yet).
 
     A full run fits a new model unless ``refit`` is false and one exists (then its clusters equal
     those of an incremental run with that model: how the equality is tested).
+
+    With ``cache_dir``, the run keeps its prepared table there (``match-table.pickle``) and an
+    incremental run that finds the one of the run just before it reads and prepares only the
+    records changed since (``match_pending``); a missing or stale table means reading and
+    preparing every record, with the same result.
 
     Afterwards new persons get a home instance; ``instances_file`` (``DIRECTORY_INSTANCES``) is
     synced first when given, else the instances the store already knows are used.
@@ -231,7 +279,7 @@ def run_matching(
         if not got or not got["ok"]:
             raise MatchRunError("another matching run is in progress")
         try:
-            summary = _run_locked(db, full=full, refit=refit, settings=settings)
+            summary = _run_locked(db, full=full, refit=refit, settings=settings, cache_dir=cache_dir)
         except MatchingError as exc:
             # The engine's own errors (too little data to fit a model, conflicting constraints)
             # are facts about the data for the operator, not crashes.
@@ -243,35 +291,123 @@ def run_matching(
     return summary
 
 
-def _run_locked(db: Database, *, full: bool, refit: bool, settings: MatchSettings) -> MatchRunSummary:
+class _Laps:
+    """Wall seconds of consecutive steps, into ``timings`` under ``prefix + name``."""
+
+    def __init__(self, timings: dict[str, float], prefix: str) -> None:
+        self.timings, self.prefix, self.last = timings, prefix, time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[self.prefix + name] = now - self.last
+        self.last = now
+
+
+def _peak_rss_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _run_key(conn: DictConnection, run_id: int) -> str:
+    """What a kept table must have been made by: this database's run ``run_id`` (its start time
+    tells a run from one of a re-created database), with this version of the columns."""
+    row = conn.execute(
+        "SELECT current_database() AS db, started_at FROM match_runs WHERE id = %s", (run_id,)
+    ).fetchone()
+    assert row is not None
+    return f"{FEATURES_VERSION}|{row['db']}|{run_id}|{row['started_at'].isoformat()}"
+
+
+def _load_table(path: Path, key: str) -> tuple[RecordTable | None, str]:
+    """The table kept by the run ``key`` names, or None and why not (``missing``, ``stale``)."""
+    try:
+        with path.open("rb") as fh:
+            # our own file, written by _save_table under the data directory
+            doc = pickle.load(fh)  # noqa: S301
+    except FileNotFoundError:
+        return None, "missing"
+    except Exception as exc:  # a truncated or foreign file: rebuild, never fail the run
+        log.warning(
+            "matching table cache %s unreadable (%s): preparing every record", path, type(exc).__name__
+        )
+        return None, "unreadable"
+    if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("table"), RecordTable):
+        return None, "stale"
+    return doc["table"], "used"
+
+
+def _save_table(path: Path, key: str, table: RecordTable) -> None:
+    """Keep the run's table for the next incremental run (written aside, then renamed over)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump({"key": key, "table": table}, fh, protocol=5)
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("matching table cache %s not written: %s", path, exc)
+
+
+def _run_locked(
+    db: Database, *, full: bool, refit: bool, settings: MatchSettings, cache_dir: Path | None
+) -> MatchRunSummary:
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with db.connection() as conn:
         last = conn.execute(
             """SELECT id, model, stats FROM match_runs
                WHERE status = 'ok' AND model IS NOT NULL ORDER BY id DESC LIMIT 1"""
         ).fetchone()
+        latest = conn.execute("SELECT max(id) AS id FROM match_runs WHERE status = 'ok'").fetchone()
         mode = "full" if full or last is None else "incremental"
         run_id = conn.execute("INSERT INTO match_runs (mode) VALUES (%s) RETURNING id", (mode,)).fetchone()[
             "id"
         ]  # type: ignore[index]
         conn.commit()
+        run_key = _run_key(conn, run_id)
+        previous_key = _run_key(conn, latest["id"]) if latest and latest["id"] is not None else None
     summary = MatchRunSummary(run_id=run_id, mode=mode)
+    cache = cache_dir / TABLE_CACHE_FILE if cache_dir is not None else None
     try:
         with db.connection() as conn:
             t0 = time.perf_counter()
-            records = load_records(conn)
             pending = {
                 r["id"] for r in conn.execute("SELECT id FROM source_records WHERE match_pending").fetchall()
             }
-            previous = _previous_links(conn)
+            base, summary.table_cache = None, "off" if cache is None else "full run"
+            if mode == "incremental" and cache is not None:
+                if previous_key is None:
+                    summary.table_cache = "missing"
+                else:
+                    base, summary.table_cache = _load_table(cache, previous_key)
+            records: list[Record] | RecordTable
+            if base is not None:
+                # Only the records changed since the kept table's run are read and prepared: every
+                # import sets ``match_pending`` on what it adds, changes or removes.
+                changed = load_records(conn, pending)
+                summary.timings["read_records"] = time.perf_counter() - t0
+                t1 = time.perf_counter()
+                records = update_table(base, changed, removed=pending)
+                summary.timings["update_table"] = time.perf_counter() - t1
+            else:
+                records = load_records(conn)
+                summary.timings["read_records"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            if base is not None:
+                previous = _previous_links_of(conn, base.ids.tolist(), pending)
+            else:
+                previous = _previous_links(conn)
             constraints = _constraints(conn)
+            summary.timings["read_links"] = time.perf_counter() - t1
             summary.timings["read"] = time.perf_counter() - t0
             result = _link(records, previous, pending, constraints, last, mode, settings, refit=refit)
             summary.timings.update({f"engine_{k}": v for k, v in result.timings.items()})
+            summary.timings.update({f"engine_cpu_{k}": v for k, v in result.cpu_timings.items()})
             t0 = time.perf_counter()
             _write(conn, result, previous, pending, constraints, summary)
             summary.timings["write"] = time.perf_counter() - t0
             summary.timings["total"] = time.perf_counter() - started
+            summary.timings["cpu"] = time.process_time() - cpu_started
+            summary.peak_rss_mb = _peak_rss_mb()
             model_json = json.loads(result.model.to_json()) if mode == "full" else None
             stats = summary.as_dict() | {"oversize_keys": result.state.oversize_keys}
             conn.execute(
@@ -279,6 +415,17 @@ def _run_locked(db: Database, *, full: bool, refit: bool, settings: MatchSetting
                    WHERE id = %s""",
                 (json.dumps(stats), json.dumps(model_json) if model_json else None, run_id),
             )
+            t0 = time.perf_counter()
+            conn.commit()
+        # the commit (WAL flush of everything written) is after the stats stored in ``match_runs``
+        summary.timings["commit"] = time.perf_counter() - t0
+        if cache is not None:
+            t0 = time.perf_counter()
+            _save_table(cache, run_key, result.table)
+            summary.timings["cache_write"] = time.perf_counter() - t0
+        summary.timings["total"] = time.perf_counter() - started
+        summary.timings["cpu"] = time.process_time() - cpu_started
+        summary.peak_rss_mb = _peak_rss_mb()
     except BaseException as exc:
         # The error text may name records by id, never personal data.
         with db.connection() as conn:
@@ -297,7 +444,7 @@ def _run_locked(db: Database, *, full: bool, refit: bool, settings: MatchSetting
 
 
 def _link(
-    records: list[Record],
+    records: list[Record] | RecordTable,
     previous: dict[int, str],
     pending: set[int],
     constraints: Constraints,
@@ -315,7 +462,7 @@ def _link(
     oversize = list((last["stats"] or {}).get("oversize_keys", []))
     # The previous clusters are those of the records the previous run saw: every linked one.
     state = _state_from_links(previous, oversize)
-    current = {r.id for r in records}
+    current = set(records.ids.tolist()) if isinstance(records, RecordTable) else {r.id for r in records}
     changed = [rid for rid in pending if rid in current]
     removed = [rid for rid in pending if rid not in current and rid in previous]
     return link_incremental(
@@ -337,8 +484,10 @@ def _write(
     constraints: Constraints,
     summary: MatchRunSummary,
 ) -> None:
+    lap = _Laps(summary.timings, "write_")
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (DECISION_LOCK_KEY,))
     change = assign_person_ids(result, previous, new_person_id)
+    lap("identities")
     assignment = change.assignment
     summary.records = len(result.table)
     summary.rematched = len(result.rematched) if result.rematched is not None else len(result.table)
@@ -366,10 +515,12 @@ def _write(
     # Persons of records removed or changed since the last run: their status or name may change.
     touched_persons |= {assignment.get(rid) or previous.get(rid, "") for rid in pending} - {""}
 
+    lap("diff")
     if change.created:
         with conn.cursor().copy("COPY persons (id) FROM STDIN") as copy:
             for pid in change.created:
                 copy.write_row((pid,))
+    lap("persons")
     if changed_links:
         conn.execute(
             """CREATE TEMP TABLE match_new_links (record_id bigint, person_id text, method text)
@@ -387,6 +538,7 @@ def _write(
                    decided_by = CASE WHEN record_links.method = 'human' THEN record_links.decided_by
                                      ELSE 'engine' END"""
         )
+    lap("links")
     if change.merged:
         conn.execute(
             """UPDATE persons p SET status = 'merged', merged_into = m.survivor, updated_at = now()
@@ -394,10 +546,13 @@ def _write(
             (list(change.merged), list(change.merged.values())),
         )
     _refresh_persons(conn, touched_persons - set(change.merged))
+    lap("person_fields")
     _write_candidates(conn, result, summary.run_id)
+    lap("candidates")
     if pending:
         conn.execute("UPDATE source_records SET match_pending = false WHERE id = ANY(%s)", (sorted(pending),))
     bump_generation(conn)
+    lap("pending")
 
 
 def _refresh_persons(conn: DictConnection, person_ids: set[str]) -> None:

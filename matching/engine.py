@@ -135,6 +135,9 @@ class MatchResult:
     prepare, region, clustering, total)."""
     rematched: frozenset[int] | None = None
     """Incremental runs: the record ids that were re-matched (None for a full run)."""
+    cpu_timings: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of this process per stage, same keys as ``timings`` (on a shared machine the
+    steadier figure; rapidfuzz's batch calls may use several cores)."""
 
     def decisions(self) -> list[PairDecision]:
         """The linked and reviewable pairs (distinct pairs are left out)."""
@@ -176,36 +179,54 @@ class MatchResult:
         return [by_label[lab] for lab in wanted]
 
 
+class _Clock:
+    """Wall and CPU seconds of consecutive stages."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
+        self.last, self.cpu_last = self.start, self.cpu_start
+
+    def lap(self, name: str) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.wall[name], self.cpu[name] = now - self.last, cpu - self.cpu_last
+        self.last, self.cpu_last = now, cpu
+
+    def done(self) -> None:
+        self.wall["total"] = time.perf_counter() - self.start
+        self.cpu["total"] = time.process_time() - self.cpu_start
+
+
 def _labels(table: RecordTable, clustering: Clustering) -> dict[int, int]:
     return dict(zip(table.ids.tolist(), clustering.labels.tolist(), strict=True))
 
 
+def _table(records: Sequence[Record] | RecordTable) -> RecordTable:
+    return records if isinstance(records, RecordTable) else build_table(records)
+
+
 def link_full(
-    records: Sequence[Record],
+    records: Sequence[Record] | RecordTable,
     *,
     model: Model | None = None,
     constraints: Constraints = NO_CONSTRAINTS,
     settings: MatchSettings = DEFAULT_SETTINGS,
 ) -> MatchResult:
-    """Match all ``records``; fit a model from them first when none is given."""
-    timings: dict[str, float] = {}
-    start = t0 = time.perf_counter()
-    table = build_table(records)
-    timings["prepare"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    """Match all ``records`` (or a table already built from them); fit a model first when none is given."""
+    clock = _Clock()
+    table = _table(records)
+    clock.lap("prepare")
     pairs = candidate_pairs(table, max_block_size=settings.max_block_size)
-    timings["blocking"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    clock.lap("blocking")
     if model is None:
         model = fit_model(
             table, random_pairs=settings.random_pairs, seed=settings.seed, neighbours=settings.neighbours
         )
-    timings["fit"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    clock.lap("fit")
     scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
-    scored = transfer_in_progress(table, scored, departing(records), link_threshold=settings.link_threshold)
-    timings["scoring"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    scored = transfer_in_progress(table, scored, departing(table), link_threshold=settings.link_threshold)
+    clock.lap("scoring")
     clustering = cluster(
         table,
         scored,
@@ -214,8 +235,8 @@ def link_full(
         constraints=constraints,
     )
     clusters = _labels(table, clustering)
-    timings["clustering"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - start
+    clock.lap("clustering")
+    clock.done()
     return MatchResult(
         clusters=clusters,
         model=model,
@@ -224,21 +245,13 @@ def link_full(
         clustering=clustering,
         blocking=pairs.stats,
         state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),
-        timings=timings,
+        timings=clock.wall,
+        cpu_timings=clock.cpu,
     )
 
 
-def _rows_of_clusters(
-    labels_of_rows: Iterable[int], members: Mapping[int, list[int]], row: Mapping[int, int]
-) -> list[int]:
-    out: list[int] = []
-    for lab in labels_of_rows:
-        out.extend(row[r] for r in members.get(lab, ()) if r in row)
-    return out
-
-
 def link_incremental(
-    records: Sequence[Record],
+    records: Sequence[Record] | RecordTable,
     previous: MatchState,
     *,
     changed: Iterable[int],
@@ -249,21 +262,33 @@ def link_incremental(
 ) -> MatchResult:
     """Re-match what changed since ``previous``; the clusters equal those of a full run with ``model``.
 
-    ``records`` is the full current record set; ``changed`` the ids of records whose content
+    ``records`` is the full current record set (or its table: the previous run's table brought
+    up to date with :func:`matching.features.update_table` saves preparing every record again);
+    ``changed`` the ids of records whose content
     changed (new records and records absent from ``records`` are found by comparing with the state,
     so ``removed`` is only a cross-check and may be left empty).
     """
-    timings: dict[str, float] = {}
-    start = t0 = time.perf_counter()
-    table = build_table(records)
+    clock = _Clock()
+    table = _table(records)
     row = table.row_of()
     n = len(table)
-    timings["prepare"] = time.perf_counter() - t0
+    clock.lap("prepare")
 
-    t0 = time.perf_counter()
-    members: dict[int, list[int]] = {}
-    for rid, lab in previous.clusters.items():
-        members.setdefault(lab, []).append(rid)
+    # previous cluster label of each row (-1: a new record), by one sort instead of a dict per row
+    prev_ids = np.fromiter(previous.clusters.keys(), dtype=np.int64, count=len(previous.clusters))
+    prev_labels = np.fromiter(previous.clusters.values(), dtype=np.int64, count=len(previous.clusters))
+    by_id = np.argsort(prev_ids, kind="stable")
+    prev_ids, prev_labels = prev_ids[by_id], prev_labels[by_id]
+    pos = np.minimum(np.searchsorted(prev_ids, table.ids), max(len(prev_ids) - 1, 0))
+    known = prev_ids[pos] == table.ids if len(prev_ids) else np.zeros(n, dtype=np.bool_)
+    label_of_row = np.where(known, prev_labels[pos] if len(prev_ids) else -1, -1)
+
+    def rows_of_clusters(labels: Iterable[int]) -> npt.NDArray[np.bool_]:
+        """The current rows of these previous clusters."""
+        wanted = np.fromiter(labels, dtype=np.int64)
+        out: npt.NDArray[np.bool_] = known & np.isin(label_of_row, wanted)
+        return out
+
     gone = (previous.clusters.keys() - row.keys()) | set(removed)
     still_there = [r for r in removed if r in row]
     if still_there:
@@ -280,19 +305,19 @@ def link_incremental(
         previous_oversize=previous.oversize_keys,
         index=index,
     )
-    region[_rows_of_clusters(old_labels, members, row)] = True
+    region |= rows_of_clusters(old_labels)
     seen_labels: set[int] = set(old_labels)
 
     def absorb_clusters(rows_: npt.NDArray[np.int64]) -> None:
         """Add the previous clusters of these rows (all their current records) to the region."""
-        labels = {previous.clusters[int(table.ids[i])] for i in rows_.tolist()} - seen_labels
-        seen_labels.update(labels)
-        region[_rows_of_clusters(labels, members, row)] = True
+        labels = set(label_of_row[rows_].tolist()) - seen_labels
+        if labels:
+            seen_labels.update(labels)
+            region[rows_of_clusters(labels)] = True
 
-    known = np.fromiter((int(i) in previous.clusters for i in table.ids.tolist()), dtype=np.bool_, count=n)
     # Recent departures are always re-matched: whether one is linked depends on all of its live
     # candidates (``scoring.transfer_in_progress``), and a rival may have changed or gone anywhere.
-    departs = departing(records)
+    departs = departing(table)
     region |= departs
     absorb_clusters(np.flatnonzero(region & known))
     while True:
@@ -307,9 +332,8 @@ def link_incremental(
         region[outside] = True
         absorb_clusters(outside[known[outside]])
     # blocking and scoring alternate while the region closes: timed together
-    timings["region"] = time.perf_counter() - t0
+    clock.lap("region")
 
-    t0 = time.perf_counter()
     # Every linked pair lies inside the region now; the pairs reaching out of it are reviews or
     # distinct pairs, kept so that the review queue is the one a full run gives.
     clustering = cluster(
@@ -319,22 +343,22 @@ def link_incremental(
         review_threshold=settings.review_threshold,
         constraints=constraints,
     )
-    clusters: dict[int, int] = {}
     # outside the region: previous clusters, relabelled by their smallest current record id
-    outside_ids = table.ids[~region].tolist()
-    smallest: dict[int, int] = {}
-    for rid in outside_ids:
-        lab = previous.clusters[rid]
-        smallest[lab] = min(smallest.get(lab, rid), rid)
-    for rid in outside_ids:
-        clusters[rid] = smallest[previous.clusters[rid]]
+    outside_rows = np.flatnonzero(~region)
+    out_ids, out_labels = table.ids[outside_rows], label_of_row[outside_rows]
+    order = np.lexsort((out_ids, out_labels))  # by label, then id: a label's first is its smallest
+    starts = (
+        np.flatnonzero(np.r_[True, out_labels[order][1:] != out_labels[order][:-1]]) if len(order) else order
+    )
+    smallest = np.repeat(out_ids[order][starts], np.diff(np.r_[starts, len(order)]))
+    clusters: dict[int, int] = dict(zip(out_ids[order].tolist(), smallest.tolist(), strict=True))
     region_rows = np.flatnonzero(region)
     for rid, lab in zip(
         table.ids[region_rows].tolist(), clustering.labels[region_rows].tolist(), strict=True
     ):
         clusters[rid] = lab
-    timings["clustering"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - start
+    clock.lap("clustering")
+    clock.done()
     return MatchResult(
         clusters=clusters,
         model=model,
@@ -343,7 +367,8 @@ def link_incremental(
         clustering=clustering,
         blocking=pairs.stats,
         state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),
-        timings=timings,
+        timings=clock.wall,
+        cpu_timings=clock.cpu,
         rematched=frozenset(table.ids[region_rows].tolist()),
     )
 

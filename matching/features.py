@@ -9,8 +9,8 @@ and a few thousand first names), which is what makes preparing a national run ta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +19,20 @@ from .normalize import given_name_key, surname_key, surname_parts
 from .phonetic import phonetic_key
 from .records import Record
 
-__all__ = ["MAX_ESTABLISHMENTS", "MISSING", "PLACEHOLDER_BIRTH_YEAR", "RecordTable", "Vocab", "build_table"]
+__all__ = [
+    "FEATURES_VERSION",
+    "MAX_ESTABLISHMENTS",
+    "MISSING",
+    "PLACEHOLDER_BIRTH_YEAR",
+    "RecordTable",
+    "Vocab",
+    "build_table",
+    "update_table",
+]
+
+FEATURES_VERSION = "2"
+"""Changes whenever the columns computed from a record change (normalisation, phonetic key, a new
+column): a table kept from a run with another version must be rebuilt, never updated."""
 
 MISSING = -1
 """The code of a missing value in every column."""
@@ -97,6 +110,9 @@ class RecordTable:
     mail_stem: IntArray
     """Mail local part without its homonym number (``nathalie.martin2`` → ``nathalie.martin``)."""
     active: npt.NDArray[np.bool_]
+    left_on: IntArray
+    """Proleptic ordinal of ``dateff`` for an inactive record that carries one, else missing
+    (read by ``matching.scoring.departing``)."""
     surname_multi: npt.NDArray[np.bool_]
     """Per surname code, plus one last entry for a missing name: whether it is a double name."""
     surnames: Vocab
@@ -147,10 +163,13 @@ def _encode_exact(values: Sequence[str | None], vocab: Vocab) -> IntArray:
 def _derive(codes: IntArray, source: Vocab, transform: Callable[[str], str], target: Vocab) -> IntArray:
     """Codes in ``target`` of ``transform`` applied to the ``source`` values behind ``codes``.
 
-    Computed once per distinct source value (a surname key, not each of its raw spellings).
+    Computed once per distinct source code present in ``codes`` (a surname key, not each of its
+    raw spellings; and only the values of the records at hand when a table is updated).
     """
-    values = list(source.values)  # a copy: ``target`` may be ``source``, growing as we go
-    table = np.array([target.code(transform(v)) for v in values] + [MISSING], dtype=np.int32)
+    present = np.flatnonzero(np.bincount(codes[codes != MISSING], minlength=len(source.values)))
+    values = source.values  # ``target`` may be ``source``: it only grows past the codes read here
+    table = np.full(len(source.values) + 1, MISSING, dtype=np.int32)  # the last entry: missing
+    table[present] = [target.code(transform(values[c])) for c in present.tolist()]
     out: IntArray = table[codes]  # a missing code (-1) picks the last entry: missing
     return out
 
@@ -163,22 +182,34 @@ def _stem(local: str) -> str:
     return local.rstrip("0123456789")
 
 
-def build_table(records: Sequence[Record]) -> RecordTable:
-    """Columns of codes for ``records``, in their order."""
-    surnames, given_names, phonetics = Vocab(), Vocab(), Vocab()
-    other = {
-        k: Vocab()
-        for k in ("birth_dates", "numens", "civilities", "academies", "roles", "disciplines", "uais", "mails")
-    }
+_OTHER_VOCABS = ("birth_dates", "numens", "civilities", "academies", "roles", "disciplines", "uais", "mails")
+
+
+def build_table(records: Sequence[Record], *, base: RecordTable | None = None) -> RecordTable:
+    """Columns of codes for ``records``, in their order.
+
+    With ``base``, values are coded with ``base``'s vocabularies, which grow in place with the
+    values they lack (codes already given never change): the rows can then be put beside
+    ``base``'s (:func:`update_table`).
+    """
+    if base is None:
+        surnames, given_names, phonetics = Vocab(), Vocab(), Vocab()
+        other = {k: Vocab() for k in _OTHER_VOCABS}
+        initials = Vocab()
+        known_multi = 0
+        multi_prefix = np.zeros(0, dtype=np.bool_)
+    else:
+        surnames, given_names, phonetics, other = base.surnames, base.given_names, base.phonetics, base.other
+        initials = Vocab()
+        known_multi = len(base.surname_multi) - 1
+        multi_prefix = base.surname_multi[:-1]
     n = len(records)
     usage = _encode([r.usage_name for r in records], surname_key, surnames)
     birth = _encode([r.birth_name for r in records], surname_key, surnames)
     given = _encode([r.given_name for r in records], given_name_key, given_names)
-    initials = Vocab()
     given_initial_codes = _derive(given, given_names, lambda k: k[:1], initials)
     initial_points = np.array([ord(c) for c in initials.values] + [MISSING], dtype=np.int32)
-    surname_phon = _derive(np.arange(len(surnames.values), dtype=np.int32), surnames, phonetic_key, phonetics)
-    surname_phon = np.r_[surname_phon, MISSING].astype(np.int32)
+    surname_phon = _derive(np.r_[usage, birth], surnames, phonetic_key, phonetics)
 
     # placeholder dates say nothing: drop them with their hashes
     dated = [r.birth_year is None or r.birth_year > PLACEHOLDER_BIRTH_YEAR for r in records]
@@ -196,13 +227,14 @@ def build_table(records: Sequence[Record]) -> RecordTable:
     # mails are almost all distinct: split them inline and number the parts in one pass
     mail_local = _encode_exact([_mail_local(r.mail) if r.mail else None for r in records], mails)
     multi = np.zeros(len(surnames.values) + 1, dtype=np.bool_)
-    multi[:-1] = [len(surname_parts(v)) > 1 for v in surnames.values]
+    multi[:known_multi] = multi_prefix
+    multi[known_multi:-1] = [len(surname_parts(v)) > 1 for v in surnames.values[known_multi:]]
     return RecordTable(
         ids=np.array([r.id for r in records], dtype=np.int64),
         usage=usage,
         birth=birth,
-        usage_phon=surname_phon[usage],
-        birth_phon=surname_phon[birth],
+        usage_phon=surname_phon[:n],
+        birth_phon=surname_phon[n:],
         given=given,
         given_first=_derive(given, given_names, _first_word, given_names),
         given_initial=initial_points[given_initial_codes],
@@ -229,9 +261,47 @@ def build_table(records: Sequence[Record]) -> RecordTable:
         mail_local=mail_local,
         mail_stem=_derive(mail_local, mails, _stem, mails),
         active=np.array([r.active for r in records], dtype=np.bool_),
+        left_on=np.array(
+            [r.left_on.toordinal() if r.left_on is not None and not r.active else MISSING for r in records],
+            dtype=np.int32,
+        ),
         surname_multi=multi,
         surnames=surnames,
         given_names=given_names,
         phonetics=phonetics,
         other=other,
+    )
+
+
+_ROW_COLUMNS = tuple(
+    f.name
+    for f in fields(RecordTable)
+    if f.name not in {"surname_multi", "surnames", "given_names", "phonetics", "other"}
+)
+"""The per-row columns of a table (everything but the vocabularies)."""
+
+
+def update_table(base: RecordTable, records: Sequence[Record], removed: Iterable[int] = ()) -> RecordTable:
+    """``base`` with the rows of ``removed`` ids dropped and ``records`` put in (replacing the rows
+    of their ids, or added), rows sorted by record id; only ``records`` are prepared.
+
+    The result equals, comparison for comparison, ``build_table`` of the same records: the codes
+    differ (new values are numbered after ``base``'s) but equal values have equal codes, and
+    nothing in the engine depends on the numbering. ``base``'s vocabularies grow in place.
+    """
+    part = build_table(records, base=base)
+    drop = np.fromiter(set(removed) | {r.id for r in records}, dtype=np.int64)
+    keep = ~np.isin(base.ids, drop)
+    ids = np.r_[base.ids[keep], part.ids]
+    order = np.argsort(ids, kind="stable")
+    columns = {
+        name: np.concatenate([getattr(base, name)[keep], getattr(part, name)])[order] for name in _ROW_COLUMNS
+    }
+    return RecordTable(
+        **columns,
+        surname_multi=part.surname_multi,
+        surnames=part.surnames,
+        given_names=part.given_names,
+        phonetics=part.phonetics,
+        other=part.other,
     )

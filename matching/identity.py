@@ -60,15 +60,28 @@ def assign_identities(
     groups = [sorted(set(c)) for c in clusters]
     groups.sort(key=lambda g: g[0] if g else -1)  # deterministic order, independent of the caller's
     old_size = Counter(previous.values())
-    counts: list[Counter[P]] = [Counter(previous[r] for r in g if r in previous) for g in groups]
+    owner: dict[P, int] = {}
+    given: dict[int, P] = {}
+    # Most clusters of a run are new (no previous record) or exactly a previous person (all its
+    # records and no other): no other cluster can claim that id nor this cluster another, so they
+    # are settled here and only the others go through the ranking below (same outcome, a fraction
+    # of the work at 1.2 million records).
+    counts: dict[int, Counter[P]] = {}
+    for ci, g in enumerate(groups):
+        prev = [previous[r] for r in g if r in previous]
+        if not prev:
+            continue
+        pid = prev[0]
+        if len(prev) == old_size[pid] and all(p == pid for p in prev):
+            owner[pid], given[ci] = ci, pid
+        else:
+            counts[ci] = Counter(prev)
 
     # (cluster, previous id) candidates, best claim first
     candidates = sorted(
-        ((ci, pid, n) for ci, c in enumerate(counts) for pid, n in c.items()),
+        ((ci, pid, n) for ci, c in counts.items() for pid, n in c.items()),
         key=lambda x: (-x[2], -old_size[x[1]], _sort_key(x[1]), groups[x[0]][0]),
     )
-    owner: dict[P, int] = {}
-    given: dict[int, P] = {}
     for ci, pid, _ in candidates:
         if pid in owner or ci in given:
             continue
@@ -87,7 +100,7 @@ def assign_identities(
             change.assignment[r] = pid
 
     by_pid: dict[P, list[tuple[int, int]]] = {}
-    for ci, c in enumerate(counts):
+    for ci, c in counts.items():
         for pid, n in c.items():
             by_pid.setdefault(pid, []).append((ci, n))
     for pid in sorted(set(previous.values()) - owner.keys(), key=_sort_key):

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .compare import COMPARISONS, DEFAULT_NEIGHBOURS, compare
-from .features import MISSING, RecordTable
+from .features import MISSING, RecordTable, build_table
 from .model import Model, vectors_weights
 from .records import Record
 
@@ -191,20 +191,25 @@ def score_pairs(
     )
 
 
-def departing(records: Sequence[Record], *, window_days: int = TRANSFER_WINDOW_DAYS) -> npt.NDArray[np.bool_]:
+def departing(
+    records: Sequence[Record] | RecordTable, *, window_days: int = TRANSFER_WINDOW_DAYS
+) -> npt.NDArray[np.bool_]:
     """Per record: inactive, and left its post at most ``window_days`` before the latest departure.
 
     The latest ``left_on`` of the data stands for "now", so that the result depends on the records
-    alone (a full and an incremental run on the same records agree).
+    alone (a full and an incremental run on the same records agree). Read from the table's
+    ``left_on`` column, so that an incremental run over a kept table sees every departure, not
+    only the records it prepared again.
     """
-    dates = [r.left_on if not r.active else None for r in records]
-    known = [d for d in dates if d is not None]
-    if not known:
-        return np.zeros(len(records), dtype=np.bool_)
-    latest = max(known)
-    return np.fromiter(
-        (d is not None and (latest - d).days <= window_days for d in dates), dtype=np.bool_, count=len(dates)
-    )
+    if not isinstance(records, RecordTable):
+        records = build_table(records)
+    days = records.left_on
+    known = days != MISSING
+    if not known.any():
+        return np.zeros(len(days), dtype=np.bool_)
+    latest = int(days[known].max())
+    out: npt.NDArray[np.bool_] = known & (latest - days <= window_days)
+    return out
 
 
 def transfer_in_progress(

@@ -16,6 +16,7 @@ from directory.config import Settings
 from directory.db import Database
 from directory.matchrun import (
     MATCH_LOCK_KEY,
+    TABLE_CACHE_FILE,
     MatchRunError,
     evaluate_against_truth,
     export_clusters,
@@ -145,7 +146,9 @@ def _edit(dn: str, entry: dict[str, list[Any]]) -> list[tuple[str, dict[str, lis
 def test_incremental_run_equals_full_run(
     imported: Database, settings: Settings, feeds: Path, tmp_path: Path
 ) -> None:
-    run_matching(imported, full=True)
+    cache = tmp_path / "cache"
+    run_matching(imported, full=True, cache_dir=cache)
+    kept_by_first_run = (cache / TABLE_CACHE_FILE).read_bytes()
     changed = rewrite_ldif(feeds / "ac-versailles.ldif", tmp_path / "ac-versailles.ldif", _edit)
     changed_lyon = rewrite_ldif(feeds / "ac-lyon.ldif", tmp_path / "ac-lyon.ldif", _edit)
     result = cli(settings, "import", "ldif", "--force", str(changed), str(changed_lyon), timeout=300)
@@ -153,14 +156,48 @@ def test_incremental_run_equals_full_run(
     pending = imported.fetch_value("SELECT count(*) FROM source_records WHERE match_pending")
     assert pending > 0
 
-    incremental = run_matching(imported)
-    assert incremental.mode == "incremental"
+    # the kept table brought up to date with the changed records only
+    incremental = run_matching(imported, cache_dir=cache)
+    assert incremental.mode == "incremental" and incremental.table_cache == "used"
     assert incremental.rematched < incremental.records  # only what the change touched
     after_incremental = _partition(imported)
     run_matching(imported, full=True, refit=False)  # the same model: the same resolution
     assert _partition(imported) == after_incremental
     # People whose every record left are no longer offered.
     assert imported.fetch_value("SELECT count(*) FROM persons WHERE status = 'left'") > 0
+
+    # A table kept by an older run misses the changes of the runs since: never used.
+    (cache / TABLE_CACHE_FILE).write_bytes(kept_by_first_run)
+    (tmp_path / "again").mkdir()
+    again = rewrite_ldif(feeds / "ac-versailles.ldif", tmp_path / "again" / "ac-versailles.ldif", _edit_again)
+    result = cli(settings, "import", "ldif", "--force", str(again), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    stale = run_matching(imported, cache_dir=cache)
+    assert stale.table_cache == "stale" and stale.rematched < stale.records
+    after_stale = _partition(imported)
+    run_matching(imported, full=True, refit=False)
+    assert _partition(imported) == after_stale
+
+    # Missing or unreadable: every record is read and prepared again, nothing changes.
+    (cache / TABLE_CACHE_FILE).unlink()
+    assert run_matching(imported, cache_dir=cache).table_cache == "missing"
+    (cache / TABLE_CACHE_FILE).write_bytes(b"not a pickle")
+    unreadable = run_matching(imported, cache_dir=cache)
+    assert unreadable.table_cache == "unreadable" and unreadable.links_written == 0
+    assert _partition(imported) == after_stale
+    assert run_matching(imported, cache_dir=cache).table_cache == "used"  # written again
+
+
+def _edit_again(dn: str, entry: dict[str, list[Any]]) -> list[tuple[str, dict[str, list[Any]]]]:
+    """The changes of ``_edit`` and a few more."""
+    edited = _edit(dn, entry)
+    if not edited:
+        return []
+    dn, entry = edited[0]
+    bucket = zlib.crc32(str((entry.get("uid") or [""])[0]).encode()) % 25
+    if bucket == 3 and "sn" in entry:
+        entry = {**entry, "sn": [entry["sn"][0] + "S"]}
+    return [(dn, entry)]
 
 
 def test_human_decisions_win_over_the_model(imported: Database) -> None:

@@ -39,7 +39,13 @@ def match(
 
     settings = get_settings()
     with open_database(settings) as db:
-        summary = run_matching(db, full=full, refit=not keep_model, instances_file=settings.instances)
+        summary = run_matching(
+            db,
+            full=full,
+            refit=not keep_model,
+            instances_file=settings.instances,
+            cache_dir=settings.data_dir / "match-cache",
+        )
     console.print_json(json.dumps(summary.as_dict()))
 
 
