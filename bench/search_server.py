@@ -31,7 +31,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     with args.docs.open("rb") as fh:
         docs, _names = pickle.load(fh)  # our own benchmark file
-    service = SearchService(None, refresh_interval=3600)  # type: ignore[arg-type]
+    settings = Settings()
+    service = SearchService(None, refresh_interval=3600, cache_size=settings.search_cache_size)  # type: ignore[arg-type]
     service.install(docs)
     del docs
     snap = service.snapshot
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
         f"{snap.base.memory_bytes() / 1e6:.0f} MB of arrays",
         flush=True,
     )
-    app = create_app(Settings(), search=service, prepare=False, ui=False)
+    app = create_app(settings, search=service, prepare=False, ui=False)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
     return 0
 

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     search_refresh_interval: float = Field(
         2.0, gt=0, description="Seconds between two checks of the store for index changes, per worker."
     )
+    search_cache_size: int = Field(
+        10_000, ge=0, description="Search answers remembered per worker until the index changes (0: none)."
+    )
     rate_limit_per_minute: int = Field(
         600, ge=1, description="Requests per minute per API key and worker, unless the key sets its own."
     )

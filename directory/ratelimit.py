@@ -28,6 +28,8 @@ __all__ = ["ExposureCounter", "RateLimiter", "cap_limit", "check_query"]
 
 log = logging.getLogger(__name__)
 
+_REFUSED = frozenset({"Cc", "Cf", "Cs", "Co"})
+
 
 def check_query(text: str | None, *, min_length: int, max_length: int, name: str = "q") -> str:
     """The query stripped, or ``InvalidInputError`` saying what is wrong with it."""
@@ -37,9 +39,11 @@ def check_query(text: str | None, *, min_length: int, max_length: int, name: str
         raise InvalidInputError(f"{name} must be at most {max_length} characters")
     if "\ufffd" in text:
         raise InvalidInputError(f"{name} is not valid UTF-8")
-    if any(unicodedata.category(c) in {"Cc", "Cf", "Cs", "Co"} for c in text):
+    # isprintable() (C speed) is false for every control, format, surrogate and private-use
+    # character, and for some spaces: only then look at each character.
+    if not text.isprintable() and any(unicodedata.category(c) in _REFUSED for c in text):
         raise InvalidInputError(f"{name} must not contain control characters")
-    if sum(c.isalnum() for c in text) < min_length:
+    if sum(map(str.isalnum, text)) < min_length:
         raise InvalidInputError(f"{name} must hold at least {min_length} letters or digits")
     return text.strip()
 

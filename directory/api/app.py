@@ -25,6 +25,7 @@ from starlette.responses import Response
 from directory.api import compat, people
 from directory.api.deps import ApiState, StateDep
 from directory.api.errors import install_error_handlers
+from directory.api.fastpath import SearchFastPath
 from directory.api.metrics import Metrics, TimingMiddleware
 from directory.api.responses import json_response
 from directory.api.schemas import Health
@@ -92,7 +93,11 @@ def create_app(
             read_db = (
                 Database.from_settings(settings, read_only=True).open() if settings.read_database_url else db
             )
-            service = SearchService(read_db, refresh_interval=settings.search_refresh_interval)
+            service = SearchService(
+                read_db,
+                refresh_interval=settings.search_refresh_interval,
+                cache_size=settings.search_cache_size,
+            )
         state = ApiState(
             settings=settings,
             db=db,
@@ -153,6 +158,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(TimingMiddleware, metrics=metrics)
+    # Added last, so outermost: the hot search route skips the rest of the stack (fastpath.py).
+    app.add_middleware(SearchFastPath, state=lambda: state_box.get("state"))
     app.include_router(people.router)
     app.include_router(compat.router)
     if ui:
@@ -185,6 +192,8 @@ def create_app(
             snap = state.search.snapshot
             metrics.index_people.set(snap.size)
             metrics.index_generation.set(snap.generation)
+        metrics.cache_hits.set(state.search.cache_hits)
+        metrics.cache_misses.set(state.search.cache_misses)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

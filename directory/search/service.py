@@ -12,6 +12,7 @@ consistent state without a lock. A background thread polls the store (``hooks.re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from directory.errors import DatabaseError
 from directory.search.documents import PersonDoc, load_documents, load_establishments
 from directory.search.hooks import read_state
 from directory.search.index import ACADEMY_BIT, Hit, SearchIndex
-from directory.search.query import parse_query
+from directory.search.query import ParsedQuery, parse_query
 from directory.sublines import assign_sublines
 
 __all__ = ["Found", "IndexLoadingError", "SearchService", "Snapshot"]
@@ -88,6 +89,8 @@ class Snapshot:
     generation: int = 0
     seq: int = 0
     built_at: float = field(default_factory=time.time)
+    cache: dict[tuple[object, ...], list[Found]] = field(default_factory=dict)
+    """Answers given from this snapshot (``SearchService.search``): they die with it."""
 
     def indexes(self) -> list[tuple[SearchIndex, npt.NDArray[np.bool_] | None]]:
         """The indexes to query, each with its exclusion mask."""
@@ -106,9 +109,12 @@ class Snapshot:
 class SearchService:
     """Search and resolution over an in-process index loaded from ``db`` (a replica is fine)."""
 
-    def __init__(self, db: Database, *, refresh_interval: float = 2.0) -> None:
+    def __init__(self, db: Database, *, refresh_interval: float = 2.0, cache_size: int = 10_000) -> None:
         self.db = db
         self.refresh_interval = refresh_interval
+        self.cache_size = cache_size
+        self.cache_hits = 0
+        self.cache_misses = 0
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()  # one refresh at a time
         self._stop = threading.Event()
@@ -307,8 +313,52 @@ class SearchService:
         if exact and query.looks_like_email:
             return _distinct(exact)[:limit]
         establishments, mask = self.context_of(context)
+        # The answer depends on nothing else than this key and the snapshot, so it is remembered
+        # on the snapshot: the first letters typed in share dialogs ("ma", "mar", "mart") come
+        # back all day long, and they are the costliest queries (large candidate sets).
+        cache_key = (
+            ("@", text.strip().lower()) if query.looks_like_email else (query.tokens, query.single_word),
+            limit, establishments, mask, bit,
+        )  # fmt: skip
+        if self.cache_size:
+            cached = snap.cache.get(cache_key)
+            if cached is not None:
+                self.cache_hits += 1
+                return list(cached)
+            self.cache_misses += 1
+        found = self._search(snap, query, exact, limit, establishments, mask, bit)
+        if self.cache_size:
+            if len(snap.cache) >= self.cache_size:
+                # The oldest answer goes (another thread may have been faster: no harm).
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    del snap.cache[next(iter(snap.cache))]
+            snap.cache[cache_key] = found
+            return list(found)
+        return found
+
+    def _search(
+        self,
+        snap: Snapshot,
+        query: ParsedQuery,
+        exact: list[Found],
+        limit: int,
+        establishments: tuple[str, ...],
+        mask: int,
+        bit: int | None,
+    ) -> list[Found]:
+        indexes = snap.indexes()
+        if len(indexes) == 1:
+            # One index: its hits come out in the final order already (the static rank is the
+            # merge order below), and a person is in it once.
+            ix, dead = indexes[0]
+            hits = ix.rank(
+                query, establishments=establishments, academy_mask=mask, limit=limit, exclude=dead,
+                academy_bit=bit,
+            )  # fmt: skip
+            found = [Found(ix, hit.idx, hit.score) for hit in hits]
+            return _distinct(exact + found)[:limit] if exact else found
         ranked: list[tuple[tuple[int, bool, bytes, str], Found]] = []
-        for ix, dead in snap.indexes():
+        for ix, dead in indexes:
             hits = ix.rank(
                 query,
                 establishments=establishments,
@@ -328,11 +378,14 @@ def _order(hit: Hit, ix: SearchIndex) -> tuple[int, bool, bytes, str]:
 
 
 def _distinct(found: list[Found]) -> list[Found]:
-    seen: set[str] = set()
+    # A person is in one index of a snapshot only (the overlay's people are masked in the base),
+    # so (index, number) identifies a person without decoding ids.
+    seen: set[tuple[int, int]] = set()
     out: list[Found] = []
     for f in found:
-        if f.id not in seen:
-            seen.add(f.id)
+        key = (id(f.index), f.idx)
+        if key not in seen:
+            seen.add(key)
             out.append(f)
     return out
 
