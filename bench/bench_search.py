@@ -204,12 +204,22 @@ def start_server(
         **env_extra,
     }
     if docs is not None:
-        cmd = [sys.executable, "-m", "bench.search_server", str(docs), "--port", str(port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.search_server",
+            str(docs),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
         return subprocess.Popen(cmd, env=env, cwd=ROOT)
+    # ``directory serve``: with several workers, one index built and shared by forked workers.
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "directory.cli.serve:_factory", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-        env=env,
+        [sys.executable, "-c", "from directory.cli import main; main()", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers)],
+        env={**env, "DIRECTORY_WORKERS": str(workers)},
         cwd=ROOT,
     )  # fmt: skip
 

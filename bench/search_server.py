@@ -21,6 +21,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("docs", type=Path)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--workers", type=int, default=1, help="forked workers sharing the one index")
     args = ap.parse_args(argv)
     import uvicorn
 
@@ -41,6 +42,17 @@ def main(argv: list[str]) -> int:
         f"{snap.base.memory_bytes() / 1e6:.0f} MB of arrays",
         flush=True,
     )
+    if args.workers > 1:
+        from directory.api.prefork import serve_prefork
+
+        serve_prefork(
+            build=lambda: service,
+            make_app=lambda s: create_app(settings, search=s, prepare=False, ui=False),
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+        )
+        return 0
     app = create_app(settings, search=service, prepare=False, ui=False)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
     return 0

@@ -70,13 +70,17 @@ def create_app(
     prepare: bool = True,
     store: bool = True,
     ui: bool = True,
+    follow_store: bool = False,
 ) -> FastAPI:
     """Build the API.
 
     ``search`` may be given: a benchmark serves an index built without importing into the store.
     ``store=False`` (only with ``search``) runs without PostgreSQL: no key store, so every
-    authenticated call is refused; for measuring the bare app. ``ui`` mounts the admin review UI
-    and the share-dialog demo (``directory.ui.mount_ui``), as ``directory serve`` does.
+    authenticated call is refused; for measuring the bare app. ``follow_store`` (with ``search``:
+    an index built by the parent of forked workers, ``prefork.py``) keeps it fresh from the store
+    with overlays, leaving new generations to the parent, which replaces the workers. ``ui``
+    mounts the admin review UI and the share-dialog demo (``directory.ui.mount_ui``), as
+    ``directory serve`` does.
     """
     metrics = Metrics()
     state_box: dict[str, ApiState] = {}
@@ -88,11 +92,16 @@ def create_app(
         service = search
         if store or service is None:
             db = open_database(settings)
-        if service is None:
+        if service is None or follow_store:
             assert db is not None
             read_db = (
                 Database.from_settings(settings, read_only=True).open() if settings.read_database_url else db
             )
+        if service is not None and read_db is not None:
+            service.db = read_db
+            service.follow_generations = False
+        if service is None:
+            assert read_db is not None
             service = SearchService(
                 read_db,
                 refresh_interval=settings.search_refresh_interval,

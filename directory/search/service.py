@@ -113,6 +113,8 @@ class SearchService:
         self.db = db
         self.refresh_interval = refresh_interval
         self.cache_size = cache_size
+        self.follow_generations = True
+        """False in a forked worker: its parent rebuilds on a new generation and replaces it."""
         self.cache_hits = 0
         self.cache_misses = 0
         self._snapshot: Snapshot | None = None
@@ -162,6 +164,8 @@ class SearchService:
             return "rebuilt"
         generation, seq = read_state(self.db)
         if generation != current.generation:
+            if not self.follow_generations:
+                return "unchanged"  # the parent process builds it and replaces this worker
             self.rebuild()
             return "rebuilt"
         if seq > current.seq:
