@@ -37,6 +37,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +51,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 ROOT = Path(__file__).resolve().parent.parent
+
+try:  # the client's own CPU counts against the server on two cores: the faster loop when there
+    from uvloop import run as run_loop
+except ImportError:  # pragma: no cover
+    from asyncio import run as run_loop
 
 
 # -- the query mix -------------------------------------------------------------------------------
@@ -297,6 +303,60 @@ async def load(
     return out, time.perf_counter() - t0
 
 
+WRK_SCRIPT = ROOT / "bench" / "wrk" / "search_mix.lua"
+
+
+def request_path(q: Query) -> str:
+    params = {"q": q.text, "limit": "25"}
+    if q.context:
+        params["context"] = q.context
+    return "/v1/people/search?" + urllib.parse.urlencode(params)
+
+
+def wrk_load(port: int, paths: list[str], key: str, clients: int, duration: float) -> dict[str, Any]:
+    """One pass of ``wrk`` (C, one thread: far cheaper per request than any Python client, so
+    that the server keeps most of the two cores) replaying the mix; the Lua script collects the
+    ``Server-Timing`` figures. Returns the JSON line the script prints."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as fh:
+        fh.write("\n".join(paths) + "\n")
+    try:
+        done = subprocess.run(
+            ["wrk", "-t1", f"-c{clients}", f"-d{round(duration)}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
+             f"http://127.0.0.1:{port}", "--", fh.name, key, "0"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        Path(fh.name).unlink()
+    line = [x for x in done.stdout.splitlines() if x.startswith("{")][-1]
+    out: dict[str, Any] = json.loads(line)
+    return out
+
+
+def repeated_share(mix: list[Query], n: int) -> float:
+    """Share of the first ``n`` requests whose (query, context) pair came before: a lower bound of
+    what the answer cache can serve (colleagues of one establishment share answers too)."""
+    seen: set[tuple[str, str | None]] = set()
+    again = 0
+    for q in mix[:n]:
+        key = (" ".join(q.text.lower().split()), q.context)
+        again += key in seen
+        seen.add(key)
+    return again / max(1, min(n, len(mix)))
+
+
+def cache_counts(port: int) -> tuple[float, float]:
+    """The answer cache's hits and misses as one worker's ``/metrics`` says."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    values = dict(re.findall(r"^(directory_search_cache_\w+) ([0-9.e+]+)$", text, re.M))
+    get = values.get
+    hits, misses = get("directory_search_cache_hits", 0), get("directory_search_cache_misses", 0)
+    return float(hits), float(misses)
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -427,6 +487,14 @@ def main(argv: list[str]) -> int:
         "the store still holds the API keys",
     )
     ap.add_argument("--queries", type=int, default=4000)
+    ap.add_argument(
+        "--loadgen",
+        choices=("wrk", "asyncio"),
+        default="wrk" if shutil.which("wrk") else "asyncio",
+        help="load generator of the 1/4/16-client passes (wrk: Debian package `wrk`)",
+    )
+    ap.add_argument("--duration", type=float, default=15.0, help="seconds per wrk pass")
+    ap.add_argument("--wrk-queries", type=int, default=100_000, help="length of the mix wrk replays")
     ap.add_argument("--findability", type=int, default=500)
     ap.add_argument("--ldap-queries", type=int, default=300)
     ap.add_argument("--ilike-queries", type=int, default=40)
@@ -484,12 +552,12 @@ def main(argv: list[str]) -> int:
     with Database(url) as db:
         _, key = create_key(db, name=f"bench-{int(time.time())}", scopes={"search", "resolve"},
                             rate_limit_per_minute=10**8)  # fmt: skip
-    mix = query_mix(people, args.queries, args.seed)
+    mix = query_mix(people, max(args.queries, args.wrk_queries if args.loadgen == "wrk" else 0), args.seed)
     finds = findability_queries(people, args.findability, args.seed)
 
     server = start_server(url, args.port, args.workers, {}, docs=args.docs)
     try:
-        ready = asyncio.run(wait_ready(args.port, 3600))
+        ready = run_loop(wait_ready(args.port, 3600))
         rss = _rss_mb(server.pid)
         report.add(
             f"API ready in {ready:.0f} s (index load from the store), RSS {rss:.0f} MB per process tree"
@@ -497,8 +565,8 @@ def main(argv: list[str]) -> int:
         report.figures["ready_s"] = ready
         report.figures["rss_mb"] = rss
         warm = [request_bytes(q, key) for q in mix[:300]]
-        asyncio.run(load(args.port, warm, 4))
-        reqs = [request_bytes(q, key) for q in mix]
+        run_loop(load(args.port, warm, 4))
+        reqs = [request_bytes(q, key) for q in mix[: args.queries]]
         report.add("")
         report.add(
             "| clients | requests | throughput (req/s) | server wall p50 / p95 / p99 (ms) "
@@ -506,8 +574,42 @@ def main(argv: list[str]) -> int:
         )
         report.add("|---|---|---|---|---|---|")
         one_client: list[Sample] = []
-        for clients in (1, 4, 16):
-            samples, wall = asyncio.run(load(args.port, reqs, clients))
+        if args.loadgen == "wrk":
+            paths = [request_path(q) for q in mix]
+            for clients in (1, 4, 16):
+                hits0 = cache_counts(args.port)
+                cpu0 = os.times()
+                r = wrk_load(args.port, paths, key, clients, args.duration)
+                cpu1 = os.times()
+                hits1 = cache_counts(args.port)
+                lg_cpu = cpu1.children_user + cpu1.children_system - cpu0.children_user - cpu0.children_system
+                rps = r["requests"] / r["duration_s"]
+                looked = (hits1[0] - hits0[0]) + (hits1[1] - hits0[1])
+                hit = (hits1[0] - hits0[0]) / looked if looked else float("nan")
+                r.update(rps=rps, loadgen_cpu_ms_per_request=lg_cpu * 1000 / max(1, r["requests"]),
+                         cache_hit_one_worker=hit, repeated=repeated_share(mix, r["sent"]),
+                         load=os.getloadavg()[0])  # fmt: skip
+                report.figures[f"clients_{clients}"] = r
+                srv, cpu, e2e = r["server"], r["cpu"], r["e2e"]
+                note = f" ({r['errors']} non-200)" if r["errors"] else ""
+                if r["sent"] > len(paths):
+                    note += f" (the mix of {len(paths):,} was replayed: cache figures are flattered)"
+                report.add(f"| {clients} | {r['requests']:,} | {rps:,.0f} | "
+                           f"{srv['p50']:.2f} / {srv['p95']:.2f} / {srv['p99']:.2f} | "
+                           f"{cpu['p50']:.2f} / {cpu['p95']:.2f} / {cpu['p99']:.2f} | "
+                           f"{e2e['p50']:.2f} / {e2e['p95']:.2f} / {e2e['p99']:.2f} |{note}")  # fmt: skip
+            report.add("")
+            for clients in (1, 4, 16):
+                r = report.figures[f"clients_{clients}"]
+                report.add(
+                    f"wrk {clients} clients: {r['duration_s']:.0f} s, wrk CPU "
+                    f"{r['loadgen_cpu_ms_per_request']:.3f} ms per request, answer-cache hits "
+                    f"{r['cache_hit_one_worker']:.1%} (one worker's /metrics), repeated (query, context) "
+                    f"pairs {r['repeated']:.1%}, load average {r['load']:.1f}"
+                )
+            one_client, _ = run_loop(load(args.port, reqs, 1))
+        for clients in (1, 4, 16) if args.loadgen == "asyncio" else ():
+            samples, wall = run_loop(load(args.port, reqs, clients))
             one_client = one_client or samples  # one connection answers in order: the per-kind view
             bad = sum(s.status != 200 for s in samples)
             srv, e2e = summary([s.server_ms for s in samples]), summary([s.e2e_ms for s in samples])
@@ -539,7 +641,7 @@ def main(argv: list[str]) -> int:
         report.figures["by_kind"] = {k: summary([s.server_ms for s in v]) for k, v in by_kind.items()}
 
         # Findability.
-        samples, _ = asyncio.run(load(args.port, [request_bytes(q, key) for q in finds], 1, keep_body=True))
+        samples, _ = run_loop(load(args.port, [request_bytes(q, key) for q in finds], 1, keep_body=True))
         top1 = top3 = 0
         for q, s in zip(finds, samples, strict=True):
             ids = [r["id"] for r in json.loads(s.body)["results"]] if s.status == 200 else []
@@ -566,10 +668,10 @@ def main(argv: list[str]) -> int:
             if len(w) >= 5:
                 start = rng.randrange(1, len(w) - 2)
                 infix_words.append(w[start : start + rng.choice((3, 4))])
-        ours_prefix = asyncio.run(
+        ours_prefix = run_loop(
             load(args.port, [request_bytes(Query("", t, None, ""), key) for t in name_queries], 1)
         )[0]
-        ours_infix = asyncio.run(
+        ours_infix = run_loop(
             load(args.port, [request_bytes(Query("", t, None, ""), key) for t in infix_words], 1)
         )[0]
     finally:

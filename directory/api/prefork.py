@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from directory.ratelimit import share_between_processes
 from directory.search.service import SearchService
 
 __all__ = ["serve_prefork"]
@@ -64,6 +65,7 @@ def serve_prefork(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
+    share_between_processes()  # one rate-limit bucket per key for the whole host
     service = build()
     current = service.snapshot.generation
     children = {_spawn(sock, service, make_app, log_level) for _ in range(workers)}
