@@ -739,6 +739,10 @@ def open_slapd(data: Path, keep: Path | None) -> Any:
     slapd.data, slapd.log = keep / "data", keep / "slapd.log"
     slapd.data.mkdir(exist_ok=True)
     slapd.conf.write_text(slapd._config(), encoding="utf-8")
+    waited = 0
+    while (slapd.data / "data.mdb").exists() and not (keep / "LOADED").exists() and waited < 3600:
+        time.sleep(10)  # another process (--slapd-load-only) is loading it: wait for the end
+        waited += 10
     if (keep / "LOADED").exists():
         slapd.start(timeout=120)
     else:

@@ -30,7 +30,7 @@ from directory.search.index import ACADEMY_BIT, Hit, SearchIndex
 from directory.search.query import ParsedQuery, parse_query
 from directory.sublines import assign_sublines
 
-__all__ = ["Found", "IndexLoadingError", "SearchService", "Snapshot"]
+__all__ = ["Found", "IndexLoadingError", "SearchService", "Snapshot", "ids_of"]
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +379,17 @@ class SearchService:
 def _order(hit: Hit, ix: SearchIndex) -> tuple[int, bool, bytes, str]:
     """The merge order across indexes: the same as the static rank inside one."""
     return (-hit.score, not hit.has_account, hit.label_key, ix.pid(hit.idx))
+
+
+def ids_of(found: Sequence[Found]) -> list[str]:
+    """The person ids of ``found``, decoded in one numpy gather when they share an index."""
+    if not found:
+        return []
+    ix = found[0].index
+    if all(f.index is ix for f in found):
+        raw: list[bytes] = ix.pid_arr[[f.idx for f in found]].tolist()
+        return [b.decode() for b in raw]
+    return [f.id for f in found]
 
 
 def _distinct(found: list[Found]) -> list[Found]:
