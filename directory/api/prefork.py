@@ -50,6 +50,10 @@ def serve_prefork(
     """Build the index with ``build()``, fork ``workers`` uvicorn workers serving ``make_app(service)``
     on one listening socket, supervise them; with ``generation`` (the store's current generation),
     rebuild and replace the workers when it changes. Returns on SIGTERM or SIGINT."""
+    share_between_processes()  # one rate-limit bucket per key for the whole host
+    service = build()
+    current = service.snapshot.generation
+    # Listen only now: a balancer probing the port meanwhile gets "refused", not a hung connection.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -65,9 +69,6 @@ def serve_prefork(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    share_between_processes()  # one rate-limit bucket per key for the whole host
-    service = build()
-    current = service.snapshot.generation
     children = {_spawn(sock, service, make_app, log_level) for _ in range(workers)}
     next_poll = time.monotonic() + poll_interval
     try:
