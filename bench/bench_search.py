@@ -313,7 +313,9 @@ def request_path(q: Query) -> str:
     return "/v1/people/search?" + urllib.parse.urlencode(params)
 
 
-def wrk_load(port: int, paths: list[str], key: str, clients: int, duration: float) -> dict[str, Any]:
+def wrk_load(
+    port: int, paths: list[str], key: str, clients: int, duration: float, offset: int = 0
+) -> dict[str, Any]:
     """One pass of ``wrk`` (C, one thread: far cheaper per request than any Python client, so
     that the server keeps most of the two cores) replaying the mix; the Lua script collects the
     ``Server-Timing`` figures. Returns the JSON line the script prints."""
@@ -324,7 +326,7 @@ def wrk_load(port: int, paths: list[str], key: str, clients: int, duration: floa
     try:
         done = subprocess.run(
             ["wrk", "-t1", f"-c{clients}", f"-d{round(duration)}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
-             f"http://127.0.0.1:{port}", "--", fh.name, key, "0"],
+             f"http://127.0.0.1:{port}", "--", fh.name, key, str(offset)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     finally:
@@ -552,7 +554,11 @@ def main(argv: list[str]) -> int:
     with Database(url) as db:
         _, key = create_key(db, name=f"bench-{int(time.time())}", scopes={"search", "resolve"},
                             rate_limit_per_minute=10**8)  # fmt: skip
-    mix = query_mix(people, max(args.queries, args.wrk_queries if args.loadgen == "wrk" else 0), args.seed)
+    # Every pass reads its own segment of one long mix, so that no pass is answered from what an
+    # earlier pass left in the answer cache: [warm-up 300][the passes' segments...][per-kind tail].
+    passes_len = args.wrk_queries if args.loadgen == "wrk" else 3 * args.queries
+    mix = query_mix(people, 300 + passes_len + args.queries, args.seed)
+    tail = mix[-args.queries :]
     finds = findability_queries(people, args.findability, args.seed)
 
     server = start_server(url, args.port, args.workers, {}, docs=args.docs)
@@ -566,7 +572,7 @@ def main(argv: list[str]) -> int:
         report.figures["rss_mb"] = rss
         warm = [request_bytes(q, key) for q in mix[:300]]
         run_loop(load(args.port, warm, 4))
-        reqs = [request_bytes(q, key) for q in mix[: args.queries]]
+        reqs = [request_bytes(q, key) for q in tail]
         report.add("")
         report.add(
             "| clients | requests | throughput (req/s) | server wall p50 / p95 / p99 (ms) "
@@ -576,10 +582,12 @@ def main(argv: list[str]) -> int:
         one_client: list[Sample] = []
         if args.loadgen == "wrk":
             paths = [request_path(q) for q in mix]
+            offset = 300
             for clients in (1, 4, 16):
                 hits0 = cache_counts(args.port)
                 cpu0 = os.times()
-                r = wrk_load(args.port, paths, key, clients, args.duration)
+                r = wrk_load(args.port, paths[: -args.queries], key, clients, args.duration, offset)
+                offset += r["sent"]
                 cpu1 = os.times()
                 hits1 = cache_counts(args.port)
                 lg_cpu = cpu1.children_user + cpu1.children_system - cpu0.children_user - cpu0.children_system
@@ -587,12 +595,13 @@ def main(argv: list[str]) -> int:
                 looked = (hits1[0] - hits0[0]) + (hits1[1] - hits0[1])
                 hit = (hits1[0] - hits0[0]) / looked if looked else float("nan")
                 r.update(rps=rps, loadgen_cpu_ms_per_request=lg_cpu * 1000 / max(1, r["requests"]),
-                         cache_hit_one_worker=hit, repeated=repeated_share(mix, r["sent"]),
+                         cache_hit_one_worker=hit,
+                         repeated=repeated_share(mix[offset - r["sent"] :], r["sent"]),
                          load=os.getloadavg()[0])  # fmt: skip
                 report.figures[f"clients_{clients}"] = r
                 srv, cpu, e2e = r["server"], r["cpu"], r["e2e"]
                 note = f" ({r['errors']} non-200)" if r["errors"] else ""
-                if r["sent"] > len(paths):
+                if offset > passes_len + 300:
                     note += f" (the mix of {len(paths):,} was replayed: cache figures are flattered)"
                 report.add(f"| {clients} | {r['requests']:,} | {rps:,.0f} | "
                            f"{srv['p50']:.2f} / {srv['p95']:.2f} / {srv['p99']:.2f} | "
@@ -608,9 +617,9 @@ def main(argv: list[str]) -> int:
                     f"pairs {r['repeated']:.1%}, load average {r['load']:.1f}"
                 )
             one_client, _ = run_loop(load(args.port, reqs, 1))
-        for clients in (1, 4, 16) if args.loadgen == "asyncio" else ():
-            samples, wall = run_loop(load(args.port, reqs, clients))
-            one_client = one_client or samples  # one connection answers in order: the per-kind view
+        for i, clients in enumerate((1, 4, 16) if args.loadgen == "asyncio" else ()):
+            segment = mix[300 + i * args.queries : 300 + (i + 1) * args.queries]
+            samples, wall = run_loop(load(args.port, [request_bytes(q, key) for q in segment], clients))
             bad = sum(s.status != 200 for s in samples)
             srv, e2e = summary([s.server_ms for s in samples]), summary([s.e2e_ms for s in samples])
             cpu = summary([s.cpu_ms for s in samples])
@@ -632,7 +641,9 @@ def main(argv: list[str]) -> int:
         )
         report.add("|---|---|---|---|")
         by_kind: dict[str, list[Sample]] = {}
-        for q, s in zip(mix, one_client, strict=False):
+        if args.loadgen == "asyncio":
+            one_client, _ = run_loop(load(args.port, reqs, 1))  # the tail too, not cached yet
+        for q, s in zip(tail, one_client, strict=False):
             by_kind.setdefault(q.kind, []).append(s)
         for kind, ss in sorted(by_kind.items()):
             w, c = [s.server_ms for s in ss], [s.cpu_ms for s in ss]
@@ -658,7 +669,8 @@ def main(argv: list[str]) -> int:
         }
 
         # Side by side: the directory, slapd and ILIKE on the same words.
-        name_queries = [q.text for q in mix if q.kind in ("prefix", "two_prefixes", "full")][
+        fresh = query_mix(people, 6 * args.ldap_queries, args.seed + 2)  # not asked before: not cached
+        name_queries = [q.text for q in fresh if q.kind in ("prefix", "two_prefixes", "full")][
             : args.ldap_queries
         ]
         rng = random.Random(args.seed)
