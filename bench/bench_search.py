@@ -37,6 +37,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +51,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 ROOT = Path(__file__).resolve().parent.parent
+
+try:  # the client's own CPU counts against the server on two cores: the faster loop when there
+    from uvloop import run as run_loop
+except ImportError:  # pragma: no cover
+    from asyncio import run as run_loop
 
 
 # -- the query mix -------------------------------------------------------------------------------
@@ -204,12 +210,22 @@ def start_server(
         **env_extra,
     }
     if docs is not None:
-        cmd = [sys.executable, "-m", "bench.search_server", str(docs), "--port", str(port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.search_server",
+            str(docs),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
         return subprocess.Popen(cmd, env=env, cwd=ROOT)
+    # ``directory serve``: with several workers, one index built and shared by forked workers.
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "directory.cli.serve:_factory", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-        env=env,
+        [sys.executable, "-c", "from directory.cli import main; main()", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers)],
+        env={**env, "DIRECTORY_WORKERS": str(workers)},
         cwd=ROOT,
     )  # fmt: skip
 
@@ -285,6 +301,62 @@ async def load(
     t0 = time.perf_counter()
     await asyncio.gather(*(connection(port, c, out, keep_body) for c in chunks))
     return out, time.perf_counter() - t0
+
+
+WRK_SCRIPT = ROOT / "bench" / "wrk" / "search_mix.lua"
+
+
+def request_path(q: Query) -> str:
+    params = {"q": q.text, "limit": "25"}
+    if q.context:
+        params["context"] = q.context
+    return "/v1/people/search?" + urllib.parse.urlencode(params)
+
+
+def wrk_load(
+    port: int, paths: list[str], key: str, clients: int, duration: float, offset: int = 0
+) -> dict[str, Any]:
+    """One pass of ``wrk`` (C, one thread: far cheaper per request than any Python client, so
+    that the server keeps most of the two cores) replaying the mix; the Lua script collects the
+    ``Server-Timing`` figures. Returns the JSON line the script prints."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as fh:
+        fh.write("\n".join(paths) + "\n")
+    try:
+        done = subprocess.run(
+            ["wrk", "-t1", f"-c{clients}", f"-d{round(duration)}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
+             f"http://127.0.0.1:{port}", "--", fh.name, key, str(offset)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        Path(fh.name).unlink()
+    line = [x for x in done.stdout.splitlines() if x.startswith("{")][-1]
+    out: dict[str, Any] = json.loads(line)
+    return out
+
+
+def repeated_share(mix: list[Query], n: int) -> float:
+    """Share of the first ``n`` requests whose (query, context) pair came before: a lower bound of
+    what the answer cache can serve (colleagues of one establishment share answers too)."""
+    seen: set[tuple[str, str | None]] = set()
+    again = 0
+    for q in mix[:n]:
+        key = (" ".join(q.text.lower().split()), q.context)
+        again += key in seen
+        seen.add(key)
+    return again / max(1, min(n, len(mix)))
+
+
+def cache_counts(port: int) -> tuple[float, float]:
+    """The answer cache's hits and misses as one worker's ``/metrics`` says."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    values = dict(re.findall(r"^(directory_search_cache_\w+) ([0-9.e+]+)$", text, re.M))
+    get = values.get
+    hits, misses = get("directory_search_cache_hits", 0), get("directory_search_cache_misses", 0)
+    return float(hits), float(misses)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -417,6 +489,14 @@ def main(argv: list[str]) -> int:
         "the store still holds the API keys",
     )
     ap.add_argument("--queries", type=int, default=4000)
+    ap.add_argument(
+        "--loadgen",
+        choices=("wrk", "asyncio"),
+        default="wrk" if shutil.which("wrk") else "asyncio",
+        help="load generator of the 1/4/16-client passes (wrk: Debian package `wrk`)",
+    )
+    ap.add_argument("--duration", type=float, default=15.0, help="seconds per wrk pass")
+    ap.add_argument("--wrk-queries", type=int, default=100_000, help="length of the mix wrk replays")
     ap.add_argument("--findability", type=int, default=500)
     ap.add_argument("--ldap-queries", type=int, default=300)
     ap.add_argument("--ilike-queries", type=int, default=40)
@@ -424,9 +504,24 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-slapd", action="store_true")
+    ap.add_argument(
+        "--slapd-dir",
+        type=Path,
+        help="keep slapd's data here and reuse it when already loaded (slapadd of 1.2 million entries "
+        "takes half an hour: load it ahead with --slapd-load-only)",
+    )
+    ap.add_argument("--slapd-load-only", action="store_true", help="load slapd into --slapd-dir and stop")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     report = Report()
+    if args.slapd_load_only:
+        if not (args.slapd_dir and args.data):
+            ap.error("--slapd-load-only needs --slapd-dir and --data")
+        t0 = time.perf_counter()
+        slapd = open_slapd(args.data, args.slapd_dir)
+        slapd._halt()  # keep the data, stop the server
+        print(f"slapd loaded into {args.slapd_dir} in {time.perf_counter() - t0:.0f} s", flush=True)
+        return 0
     if args.people:
         args.database_url, args.data = make_dataset(args.people, args.seed)
     if not args.database_url:
@@ -459,12 +554,16 @@ def main(argv: list[str]) -> int:
     with Database(url) as db:
         _, key = create_key(db, name=f"bench-{int(time.time())}", scopes={"search", "resolve"},
                             rate_limit_per_minute=10**8)  # fmt: skip
-    mix = query_mix(people, args.queries, args.seed)
+    # Every pass reads its own segment of one long mix, so that no pass is answered from what an
+    # earlier pass left in the answer cache: [warm-up 300][the passes' segments...][per-kind tail].
+    passes_len = args.wrk_queries if args.loadgen == "wrk" else 3 * args.queries
+    mix = query_mix(people, 300 + passes_len + args.queries, args.seed)
+    tail = mix[-args.queries :]
     finds = findability_queries(people, args.findability, args.seed)
 
     server = start_server(url, args.port, args.workers, {}, docs=args.docs)
     try:
-        ready = asyncio.run(wait_ready(args.port, 3600))
+        ready = run_loop(wait_ready(args.port, 3600))
         rss = _rss_mb(server.pid)
         report.add(
             f"API ready in {ready:.0f} s (index load from the store), RSS {rss:.0f} MB per process tree"
@@ -472,8 +571,8 @@ def main(argv: list[str]) -> int:
         report.figures["ready_s"] = ready
         report.figures["rss_mb"] = rss
         warm = [request_bytes(q, key) for q in mix[:300]]
-        asyncio.run(load(args.port, warm, 4))
-        reqs = [request_bytes(q, key) for q in mix]
+        run_loop(load(args.port, warm, 4))
+        reqs = [request_bytes(q, key) for q in tail]
         report.add("")
         report.add(
             "| clients | requests | throughput (req/s) | server wall p50 / p95 / p99 (ms) "
@@ -481,9 +580,50 @@ def main(argv: list[str]) -> int:
         )
         report.add("|---|---|---|---|---|---|")
         one_client: list[Sample] = []
-        for clients in (1, 4, 16):
-            samples, wall = asyncio.run(load(args.port, reqs, clients))
-            one_client = one_client or samples  # one connection answers in order: the per-kind view
+        if args.loadgen == "wrk":
+            paths = [request_path(q) for q in mix]
+            offset = 300
+            for clients in (1, 4, 16):
+                hits0 = cache_counts(args.port)
+                cpu0 = os.times()
+                srv0 = tree_cpu_s(server.pid)
+                r = wrk_load(args.port, paths[: -args.queries], key, clients, args.duration, offset)
+                offset += r["sent"]
+                cpu1 = os.times()
+                srv_cpu = tree_cpu_s(server.pid) - srv0
+                hits1 = cache_counts(args.port)
+                lg_cpu = cpu1.children_user + cpu1.children_system - cpu0.children_user - cpu0.children_system
+                rps = r["requests"] / r["duration_s"]
+                looked = (hits1[0] - hits0[0]) + (hits1[1] - hits0[1])
+                hit = (hits1[0] - hits0[0]) / looked if looked else float("nan")
+                r.update(rps=rps, loadgen_cpu_ms_per_request=lg_cpu * 1000 / max(1, r["requests"]),
+                         cache_hit_one_worker=hit,
+                         server_cpu_ms_per_request=srv_cpu * 1000 / max(1, r["requests"]),
+                         repeated=repeated_share(mix[offset - r["sent"] :], r["sent"]),
+                         load=os.getloadavg()[0])  # fmt: skip
+                report.figures[f"clients_{clients}"] = r
+                srv, cpu, e2e = r["server"], r["cpu"], r["e2e"]
+                note = f" ({r['errors']} non-200)" if r["errors"] else ""
+                if offset > passes_len + 300:
+                    note += f" (the mix of {len(paths):,} was replayed: cache figures are flattered)"
+                report.add(f"| {clients} | {r['requests']:,} | {rps:,.0f} | "
+                           f"{srv['p50']:.2f} / {srv['p95']:.2f} / {srv['p99']:.2f} | "
+                           f"{cpu['p50']:.2f} / {cpu['p95']:.2f} / {cpu['p99']:.2f} | "
+                           f"{e2e['p50']:.2f} / {e2e['p95']:.2f} / {e2e['p99']:.2f} |{note}")  # fmt: skip
+            report.add("")
+            for clients in (1, 4, 16):
+                r = report.figures[f"clients_{clients}"]
+                report.add(
+                    f"wrk {clients} clients: {r['duration_s']:.0f} s, CPU per request: server processes "
+                    f"{r['server_cpu_ms_per_request']:.3f} ms (HTTP included), wrk "
+                    f"{r['loadgen_cpu_ms_per_request']:.3f} ms; answer-cache hits "
+                    f"{r['cache_hit_one_worker']:.1%} (one worker's /metrics), repeated (query, context) "
+                    f"pairs {r['repeated']:.1%}, load average {r['load']:.1f}"
+                )
+            one_client, _ = run_loop(load(args.port, reqs, 1))
+        for i, clients in enumerate((1, 4, 16) if args.loadgen == "asyncio" else ()):
+            segment = mix[300 + i * args.queries : 300 + (i + 1) * args.queries]
+            samples, wall = run_loop(load(args.port, [request_bytes(q, key) for q in segment], clients))
             bad = sum(s.status != 200 for s in samples)
             srv, e2e = summary([s.server_ms for s in samples]), summary([s.e2e_ms for s in samples])
             cpu = summary([s.cpu_ms for s in samples])
@@ -505,7 +645,9 @@ def main(argv: list[str]) -> int:
         )
         report.add("|---|---|---|---|")
         by_kind: dict[str, list[Sample]] = {}
-        for q, s in zip(mix, one_client, strict=False):
+        if args.loadgen == "asyncio":
+            one_client, _ = run_loop(load(args.port, reqs, 1))  # the tail too, not cached yet
+        for q, s in zip(tail, one_client, strict=False):
             by_kind.setdefault(q.kind, []).append(s)
         for kind, ss in sorted(by_kind.items()):
             w, c = [s.server_ms for s in ss], [s.cpu_ms for s in ss]
@@ -514,7 +656,7 @@ def main(argv: list[str]) -> int:
         report.figures["by_kind"] = {k: summary([s.server_ms for s in v]) for k, v in by_kind.items()}
 
         # Findability.
-        samples, _ = asyncio.run(load(args.port, [request_bytes(q, key) for q in finds], 1, keep_body=True))
+        samples, _ = run_loop(load(args.port, [request_bytes(q, key) for q in finds], 1, keep_body=True))
         top1 = top3 = 0
         for q, s in zip(finds, samples, strict=True):
             ids = [r["id"] for r in json.loads(s.body)["results"]] if s.status == 200 else []
@@ -531,7 +673,8 @@ def main(argv: list[str]) -> int:
         }
 
         # Side by side: the directory, slapd and ILIKE on the same words.
-        name_queries = [q.text for q in mix if q.kind in ("prefix", "two_prefixes", "full")][
+        fresh = query_mix(people, 6 * args.ldap_queries, args.seed + 2)  # not asked before: not cached
+        name_queries = [q.text for q in fresh if q.kind in ("prefix", "two_prefixes", "full")][
             : args.ldap_queries
         ]
         rng = random.Random(args.seed)
@@ -541,10 +684,10 @@ def main(argv: list[str]) -> int:
             if len(w) >= 5:
                 start = rng.randrange(1, len(w) - 2)
                 infix_words.append(w[start : start + rng.choice((3, 4))])
-        ours_prefix = asyncio.run(
+        ours_prefix = run_loop(
             load(args.port, [request_bytes(Query("", t, None, ""), key) for t in name_queries], 1)
         )[0]
-        ours_infix = asyncio.run(
+        ours_infix = run_loop(
             load(args.port, [request_bytes(Query("", t, None, ""), key) for t in infix_words], 1)
         )[0]
     finally:
@@ -564,18 +707,23 @@ def main(argv: list[str]) -> int:
     row("directory, 3-4 letter infix words (end-to-end)", [s.e2e_ms for s in ours_infix])
     if not args.skip_slapd and args.data:
         sys.path.insert(0, str(ROOT))
-        from tests.slapd import Slapd
-
-        with Slapd() as slapd:
-            t0 = time.perf_counter()
-            slapd.load_ldif(sorted(args.data.glob("ac-*.ldif")))
+        t0 = time.perf_counter()
+        slapd = open_slapd(args.data, args.slapd_dir)
+        try:
             report.figures["slapadd_s"] = time.perf_counter() - t0
             conn = slapd.connection()
             time_ldap(conn, name_queries[:20], False)  # warm the caches
             row("slapd, prefix filters (Nextcloud)", time_ldap(conn, name_queries, False))
             row("slapd, infix filters", time_ldap(conn, infix_words, True))
             conn.unbind()
-        report.add(f"(slapadd of the feeds: {report.figures['slapadd_s']:.0f} s)")
+        finally:
+            if args.slapd_dir:
+                slapd._halt()  # keep the loaded data for the next run
+            else:
+                slapd.stop()
+        report.add(
+            f"(slapd start, with slapadd of the feeds unless reused: {report.figures['slapadd_s']:.0f} s)"
+        )
         ratio = (
             report.figures["slapd, infix filters"]["p99"]
             / report.figures["directory, 3-4 letter infix words (end-to-end)"]["p99"]
@@ -587,6 +735,54 @@ def main(argv: list[str]) -> int:
     if args.json:
         args.json.write_text(json.dumps(report.figures, indent=2))
     return 0
+
+
+def open_slapd(data: Path, keep: Path | None) -> Any:
+    """A running slapd holding the feeds of ``data``: in a throw-away directory, or in ``keep``,
+    loaded there only once (a ``LOADED`` file marks a complete load)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.slapd import Slapd
+
+    slapd = Slapd()
+    if keep is None:
+        slapd.load_ldif(sorted(data.glob("ac-*.ldif")))
+        return slapd
+    import shutil
+
+    shutil.rmtree(slapd.workdir, ignore_errors=True)
+    keep.mkdir(parents=True, exist_ok=True)
+    slapd.workdir, slapd.conf = keep, keep / "slapd.conf"
+    slapd.data, slapd.log = keep / "data", keep / "slapd.log"
+    slapd.data.mkdir(exist_ok=True)
+    slapd.conf.write_text(slapd._config(), encoding="utf-8")
+    waited = 0
+    while (slapd.data / "data.mdb").exists() and not (keep / "LOADED").exists() and waited < 3600:
+        time.sleep(10)  # another process (--slapd-load-only) is loading it: wait for the end
+        waited += 10
+    if (keep / "LOADED").exists():
+        slapd.start(timeout=120)
+    else:
+        result = slapd.load_ldif(sorted(data.glob("ac-*.ldif")))
+        (keep / "LOADED").write_text(f"{result.added} entries\n")
+    return slapd
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (the API workers)."""
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:

@@ -21,6 +21,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("docs", type=Path)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--workers", type=int, default=1, help="forked workers sharing the one index")
     args = ap.parse_args(argv)
     import uvicorn
 
@@ -31,7 +32,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     with args.docs.open("rb") as fh:
         docs, _names = pickle.load(fh)  # our own benchmark file
-    service = SearchService(None, refresh_interval=3600)  # type: ignore[arg-type]
+    settings = Settings()
+    service = SearchService(None, refresh_interval=3600, cache_size=settings.search_cache_size)  # type: ignore[arg-type]
     service.install(docs)
     del docs
     snap = service.snapshot
@@ -40,7 +42,18 @@ def main(argv: list[str]) -> int:
         f"{snap.base.memory_bytes() / 1e6:.0f} MB of arrays",
         flush=True,
     )
-    app = create_app(Settings(), search=service, prepare=False, ui=False)
+    if args.workers > 1:
+        from directory.api.prefork import serve_prefork
+
+        serve_prefork(
+            build=lambda: service,
+            make_app=lambda s: create_app(settings, search=s, prepare=False, ui=False),
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+        )
+        return 0
+    app = create_app(settings, search=service, prepare=False, ui=False)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
     return 0
 

@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     pool_max_size: int = Field(10, ge=1, description="Maximum PostgreSQL connections per process.")
     host: str = Field("127.0.0.1", description="Address `directory serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `directory serve` listens on.")
-    workers: int = Field(1, ge=1, description="API worker processes `directory serve` starts.")
+    workers: int = Field(
+        1, ge=1, description="API worker processes `directory serve` starts (forked: they share one index)."
+    )
     search_min_query_length: int = Field(
         2, ge=1, description="Shortest search query accepted (letters and digits), against scraping."
     )
@@ -80,8 +82,11 @@ class Settings(BaseSettings):
     search_refresh_interval: float = Field(
         2.0, gt=0, description="Seconds between two checks of the store for index changes, per worker."
     )
+    search_cache_size: int = Field(
+        10_000, ge=0, description="Search answers remembered per worker until the index changes (0: none)."
+    )
     rate_limit_per_minute: int = Field(
-        600, ge=1, description="Requests per minute per API key and worker, unless the key sets its own."
+        600, ge=1, description="Requests per minute per API key and host, unless the key sets its own."
     )
     rate_limit_burst: int = Field(
         60, ge=1, description="Requests an API key may send at once above its rate."

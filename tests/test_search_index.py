@@ -137,3 +137,28 @@ def test_query_parsing() -> None:
     assert parse_query("  Marie-Claire  D'Alembert ").tokens == ("marie", "claire", "d", "alembert")
     assert parse_query("st andre").alternatives[0] == ("saint",)
     assert parse_query("a b c d e f g h i j").tokens == tuple("abcdefgh")
+
+
+@pytest.mark.parametrize("token", ["nathlie", "dupont", "aab", "x", "zz", "mmmm", "dupont1"])
+@pytest.mark.parametrize("width", [1, 4, 6, 7, 8, 24])
+def test_typo_arrays_hold_the_typo_variants_and_their_prefix_bounds(token: str, width: int) -> None:
+    from directory.search.query import prefix_upper, typo_arrays
+
+    variants, uppers = typo_arrays(token, width)
+    assert set(variants.tolist()) == {v.encode() for v in typo_variants(token) if len(v) <= width}
+    assert uppers.tolist() == [prefix_upper(v) for v in variants.tolist()]
+
+
+def test_answers_are_remembered_until_the_index_changes() -> None:
+    s = service(doc("A", "Marie", "MARTIN"), doc("B", "Paul", "MARTIN"))
+    assert sorted(ids(s, "mar")) == ["A", "B"]
+    assert sorted(ids(s, "MAR ")) == ["A", "B"]  # the same normalised query: answered from the cache
+    assert (s.cache_hits, s.cache_misses) == (1, 1)
+    assert ids(s, "mar", limit=1) == ["A"]  # another limit is another answer
+    s.install([doc("C", "Marc", "DURAND")])
+    assert ids(s, "mar") == ["C"]  # a new snapshot starts with an empty cache
+    assert s.cache_misses == 3
+    uncached = SearchService(None, refresh_interval=60, cache_size=0)  # type: ignore[arg-type]
+    uncached.install([doc("A", "Marie", "MARTIN")])
+    assert ids(uncached, "mar") == ids(uncached, "mar") == ["A"]
+    assert (uncached.cache_hits, uncached.cache_misses) == (0, 0)

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from directory.api import compat, people
 from directory.api.deps import ApiState, StateDep
 from directory.api.errors import install_error_handlers
+from directory.api.fastpath import SearchFastPath
 from directory.api.metrics import Metrics, TimingMiddleware
 from directory.api.responses import json_response
 from directory.api.schemas import Health
@@ -69,13 +70,17 @@ def create_app(
     prepare: bool = True,
     store: bool = True,
     ui: bool = True,
+    follow_store: bool = False,
 ) -> FastAPI:
     """Build the API.
 
     ``search`` may be given: a benchmark serves an index built without importing into the store.
     ``store=False`` (only with ``search``) runs without PostgreSQL: no key store, so every
-    authenticated call is refused; for measuring the bare app. ``ui`` mounts the admin review UI
-    and the share-dialog demo (``directory.ui.mount_ui``), as ``directory serve`` does.
+    authenticated call is refused; for measuring the bare app. ``follow_store`` (with ``search``:
+    an index built by the parent of forked workers, ``prefork.py``) keeps it fresh from the store
+    with overlays, leaving new generations to the parent, which replaces the workers. ``ui``
+    mounts the admin review UI and the share-dialog demo (``directory.ui.mount_ui``), as
+    ``directory serve`` does.
     """
     metrics = Metrics()
     state_box: dict[str, ApiState] = {}
@@ -87,12 +92,21 @@ def create_app(
         service = search
         if store or service is None:
             db = open_database(settings)
-        if service is None:
+        if service is None or follow_store:
             assert db is not None
             read_db = (
                 Database.from_settings(settings, read_only=True).open() if settings.read_database_url else db
             )
-            service = SearchService(read_db, refresh_interval=settings.search_refresh_interval)
+        if service is not None and read_db is not None:
+            service.db = read_db
+            service.follow_generations = False
+        if service is None:
+            assert read_db is not None
+            service = SearchService(
+                read_db,
+                refresh_interval=settings.search_refresh_interval,
+                cache_size=settings.search_cache_size,
+            )
         state = ApiState(
             settings=settings,
             db=db,
@@ -153,6 +167,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(TimingMiddleware, metrics=metrics)
+    # Added last, so outermost: the hot search route skips the rest of the stack (fastpath.py).
+    app.add_middleware(SearchFastPath, state=lambda: state_box.get("state"))
     app.include_router(people.router)
     app.include_router(compat.router)
     if ui:
@@ -185,6 +201,8 @@ def create_app(
             snap = state.search.snapshot
             metrics.index_people.set(snap.size)
             metrics.index_generation.set(snap.generation)
+        metrics.cache_hits.set(state.search.cache_hits)
+        metrics.cache_misses.set(state.search.cache_misses)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -20,7 +20,7 @@ from directory.config import Settings
 from directory.db import Database
 from directory.errors import AuthenticationError
 from directory.ratelimit import ExposureCounter, RateLimiter
-from directory.search.service import Found, SearchService
+from directory.search.service import Found, SearchService, ids_of
 
 __all__ = [
     "AdminKey",
@@ -51,7 +51,7 @@ class ApiState:
 
     def shown(self, key: ApiKey, found: list[Found]) -> None:
         """Count the people returned to a key (exposure and metrics)."""
-        new = self.exposure.record(key.id, [f.id for f in found])
+        new = self.exposure.record(key.id, ids_of(found))
         if new:
             self.metrics.people_returned.labels(key.name).inc(new)
 

@@ -40,6 +40,7 @@ class Metrics:
             buckets=(0, 1, 2, 3, 5, 10, 25, 50),
             registry=self.registry,
         )
+        self.results_search = self.results.labels("/v1/people/search")  # the hot route's, bound once
         self.errors = Counter(
             "directory_api_errors_total", "Error answers, by stable code.", ["code"], registry=self.registry
         )
@@ -51,6 +52,13 @@ class Metrics:
         )
         self.index_people = Gauge(
             "directory_search_index_people", "People in the index.", registry=self.registry
+        )
+        self.cache_hits = Gauge(
+            "directory_search_cache_hits", "Searches answered from the answer cache (this worker).",
+            registry=self.registry,
+        )  # fmt: skip
+        self.cache_misses = Gauge(
+            "directory_search_cache_misses", "Searches computed (this worker).", registry=self.registry
         )
         self.index_generation = Gauge(
             "directory_search_index_generation",
