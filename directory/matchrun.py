@@ -27,6 +27,7 @@ import resource
 import time
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -538,7 +539,9 @@ def _write(
                 copy.write_row((rid, pid, method, pid in created))
     lap("links_copy")
     if created:
-        _insert_persons(conn, change.created, created & refreshed)
+        fields = _new_person_fields(conn, created & refreshed)
+        lap("persons_fields")
+        _insert_persons(conn, change.created, created & refreshed, fields)
     lap("persons")
     if changed_links:
         _write_links(conn)
@@ -579,38 +582,50 @@ def _fields_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _insert_persons(conn: DictConnection, created: list[str], with_fields: set[str]) -> None:
-    """The new persons, with their display fields and status written in the same COPY.
+def _new_person_fields(conn: DictConnection, person_ids: set[str]) -> dict[str, tuple[Any, ...]]:
+    """The display fields and status of these new persons, as ``persons`` columns.
 
     Their records are all among this run's new links (``match_new_links``: a new person has no
     stored link yet), so the fields are those :func:`_refresh_persons` would give them once the
-    links are written, without a second version of every new row. A new person outside
-    ``with_fields`` keeps the defaults, as before.
+    links are written.
     """
     fields: dict[str, tuple[Any, ...]] = {}
-    if with_fields:
-        with conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(
-                f"""SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
-                          bool_or(r.active AND r.removed_at IS NULL) OVER (PARTITION BY l.person_id)
-                   FROM match_new_links l JOIN source_records r ON r.id = l.record_id
-                   WHERE l.new_person
-                   ORDER BY l.person_id, {_FIELDS_ORDER}""".encode()
-            )
-            for pid, given, usage, academy, alive in cur:
-                if pid in with_fields:
-                    fields[pid] = _fields_row(
-                        {
-                            "person_id": pid,
-                            "given_name": given,
-                            "usage_name": usage,
-                            "academy_code": academy,
-                            "alive": alive,
-                        }
-                    )
-    with conn.cursor().copy(
-        "COPY persons (id, display_name, given_name, family_name, academy_code, status) FROM STDIN"
-    ) as copy:
+    if not person_ids:
+        return fields
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            f"""SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
+                      bool_or(r.active AND r.removed_at IS NULL) OVER (PARTITION BY l.person_id)
+               FROM match_new_links l JOIN source_records r ON r.id = l.record_id
+               WHERE l.new_person
+               ORDER BY l.person_id, {_FIELDS_ORDER}""".encode()
+        )
+        for pid, given, usage, academy, alive in cur:
+            if pid in person_ids:
+                fields[pid] = _fields_row(
+                    {
+                        "person_id": pid,
+                        "given_name": given,
+                        "usage_name": usage,
+                        "academy_code": academy,
+                        "alive": alive,
+                    }
+                )
+    return fields
+
+
+def _insert_persons(
+    conn: DictConnection, created: list[str], with_fields: set[str], fields: Mapping[str, tuple[Any, ...]]
+) -> None:
+    """The new persons, with their display fields and status in the same COPY (not a second
+    version of every new row afterwards). A new person in ``with_fields`` without any record is
+    ``left``; one outside ``with_fields`` keeps the defaults, as before."""
+    with (
+        _keys_checked_once(conn, "persons"),
+        conn.cursor().copy(
+            "COPY persons (id, display_name, given_name, family_name, academy_code, status) FROM STDIN"
+        ) as copy,
+    ):
         for pid in created:
             if pid in fields:
                 copy.write_row(fields[pid])
@@ -620,35 +635,53 @@ def _insert_persons(conn: DictConnection, created: list[str], with_fields: set[s
                 copy.write_row((pid, "", None, None, None, "active"))
 
 
-def _write_links(conn: DictConnection) -> None:
-    """``match_new_links`` into ``record_links``: one upsert, or, into an empty table (a first run),
-    one insert with the foreign keys checked once for the whole table.
+@contextmanager
+def _keys_checked_once(conn: DictConnection, table: str) -> Iterator[None]:
+    """Around a bulk write into ``table`` (``persons`` or ``record_links``): when the table is
+    empty (a first run), its foreign keys are checked once for the whole table instead of row by
+    row.
 
     A foreign key is checked row by row, each check locking the referenced row (1.2 million row
-    locks on the wide ``source_records`` and on ``persons``: most of the 211 s this step took at
-    1.2 million). Into an empty table the keys are dropped and added back in this transaction;
-    adding a key validates every row in one join, and a failure rolls the whole run back. The keys'
-    definitions are read from the catalogue, so they come back exactly as declared.
+    locks on the wide ``source_records`` and on ``persons``: most of the 211 s the links took at
+    1.2 million). Into an empty table the keys are dropped and added back in this transaction:
+    adding a key validates every row in one join, and a violation fails the statement, hence the
+    whole run, which rolls back (keys included). The definitions are read from the catalogue, so
+    the keys come back exactly as declared. Dropping a key locks the table and the one it
+    references exclusively until the run commits (readers wait): acceptable on a first run, when
+    there is no resolution to serve yet; later runs take the row-by-row path.
     """
+    ident = sql.Identifier(table)
+    empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {}) AS empty").format(ident)).fetchone()
+    if empty is None or not empty["empty"]:
+        yield
+        return
+    keys = conn.execute(
+        """SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+           WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname""",
+        (table,),
+    ).fetchall()
+    for key in keys:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident, sql.Identifier(key["conname"]))
+        )
+    yield
+    for key in keys:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                ident, sql.Identifier(key["conname"]), sql.SQL(key["definition"])
+            )
+        )
+
+
+def _write_links(conn: DictConnection) -> None:
+    """``match_new_links`` into ``record_links``: one insert into an empty table (a first run, keys
+    checked once: :func:`_keys_checked_once`), else one upsert."""
     empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM record_links) AS empty").fetchone()
     if empty is not None and empty["empty"]:
-        keys = conn.execute(
-            """SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
-               WHERE conrelid = 'record_links'::regclass AND contype = 'f' ORDER BY conname"""
-        ).fetchall()
-        for key in keys:
+        with _keys_checked_once(conn, "record_links"):
             conn.execute(
-                sql.SQL("ALTER TABLE record_links DROP CONSTRAINT {}").format(sql.Identifier(key["conname"]))
-            )
-        conn.execute(
-            """INSERT INTO record_links (record_id, person_id, method, decided_by)
-               SELECT record_id, person_id, method, 'engine' FROM match_new_links"""
-        )
-        for key in keys:
-            conn.execute(
-                sql.SQL("ALTER TABLE record_links ADD CONSTRAINT {} {}").format(
-                    sql.Identifier(key["conname"]), sql.SQL(key["definition"])
-                )
+                """INSERT INTO record_links (record_id, person_id, method, decided_by)
+                   SELECT record_id, person_id, method, 'engine' FROM match_new_links"""
             )
         return
     conn.execute(

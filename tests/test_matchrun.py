@@ -233,15 +233,20 @@ _PERSON_FIELDS = """SELECT id, status, merged_into, display_name, given_name, fa
 
 
 def _link_keys(db: Database) -> list[dict[str, Any]]:
+    """The foreign keys of ``record_links`` and ``persons`` (a first run checks them once)."""
     return db.fetch_all(
-        """SELECT conname, pg_get_constraintdef(oid) AS definition, convalidated FROM pg_constraint
-           WHERE conrelid = 'record_links'::regclass AND contype = 'f' ORDER BY conname"""
+        """SELECT conrelid::regclass::text AS tab, conname, pg_get_constraintdef(oid) AS definition,
+                  convalidated FROM pg_constraint
+           WHERE conrelid IN ('record_links'::regclass, 'persons'::regclass) AND contype = 'f'
+           ORDER BY 1, 2"""
     )
 
 
 def test_first_run_writes_persons_with_their_fields_and_keeps_the_keys(imported: Database) -> None:
     keys = _link_keys(imported)
-    assert len(keys) == 2  # record_id -> source_records, person_id -> persons
+    # record_links: record_id -> source_records, person_id -> persons; persons: academy_code,
+    # home_instance, merged_into
+    assert len(keys) == 5
     run_matching(imported, full=True)  # empty resolution: persons and links written in bulk
     written = imported.fetch_all(_PERSON_FIELDS)
     assert written and all(p["written_once"] for p in written)
