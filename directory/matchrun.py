@@ -3,7 +3,7 @@
 ``matching`` is a pure library; this module is its only bridge to PostgreSQL. A run:
 
 1. reads the current person records (``kind = 'person'``, not removed) and the records the importers
-   flagged ``match_pending`` since the last run;
+   queued in ``match_queue`` since the last run;
 2. reads the human decisions (``match_decisions`` not revoked): hard constraints for the engine;
 3. runs the engine: a full run fits the model (kept as JSON in ``match_runs.model``); an
    incremental run re-uses the last model and the previous clusters (derived from ``record_links``)
@@ -11,8 +11,8 @@
 4. gives person ids (stable: a person keeps its id while its records stay together; a merge keeps
    one and marks the other ``merged`` into it);
 5. writes, in ONE transaction, the links that changed, the new and merged persons, the persons'
-   display fields and status, the review candidates, and clears ``match_pending``; then tells the
-   search index (``directory.search.hooks``) and gives new persons a home instance.
+   display fields and status, the review candidates, and takes what it matched out of the queue;
+   then tells the search index (``directory.search.hooks``) and gives new persons a home instance.
 
 Readers therefore see the previous resolution or the new one, never half of one.
 """
@@ -27,11 +27,13 @@ import resource
 import time
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from psycopg import sql
 from psycopg.rows import tuple_row
 
 from directory.db import Database, DictConnection
@@ -212,7 +214,8 @@ def _previous_links(conn: DictConnection) -> dict[int, str]:
         cur.execute(
             """SELECT l.record_id, l.person_id FROM record_links l
                JOIN source_records r ON r.id = l.record_id
-               WHERE r.kind = 'person' AND (r.removed_at IS NULL OR r.match_pending)"""
+               WHERE r.kind = 'person' AND (r.removed_at IS NULL
+                     OR EXISTS (SELECT 1 FROM match_queue q WHERE q.record_id = r.id))"""
         )
         return dict(cur.fetchall())
 
@@ -224,7 +227,8 @@ def _previous_links_of(
 
     The same set without joining every link to its record: a known record that is not pending is
     a current person record the previous run saw, unchanged; a pending one (changed, removed or
-    new) is checked against ``source_records`` as :func:`_previous_links` does.
+    new, queued: only a matching run, which holds the lock, takes ids out of the queue) is checked
+    against ``source_records`` as :func:`_previous_links` does.
     """
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute("SELECT record_id, person_id FROM record_links")
@@ -234,11 +238,18 @@ def _previous_links_of(
         cur.execute(
             """SELECT l.record_id, l.person_id FROM record_links l
                JOIN source_records r ON r.id = l.record_id
-               WHERE r.id = ANY(%s) AND r.kind = 'person' AND (r.removed_at IS NULL OR r.match_pending)""",
+               WHERE r.id = ANY(%s) AND r.kind = 'person'""",
             (sorted(pending),),
         )
         out.update(cur.fetchall())
     return out
+
+
+def _read_queue(conn: DictConnection) -> dict[int, int]:
+    """The queued records (``match_queue``): record id → the ``seq`` of its queueing."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("SELECT record_id, seq FROM match_queue")
+        return dict(cur.fetchall())
 
 
 def _state_from_links(links: Mapping[int, str], oversize: list[str]) -> MatchState:
@@ -267,7 +278,7 @@ def run_matching(
 
     With ``cache_dir``, the run keeps its prepared table there (``match-table.pickle``) and an
     incremental run that finds the one of the run just before it reads and prepares only the
-    records changed since (``match_pending``); a missing or stale table means reading and
+    records changed since (``match_queue``); a missing or stale table means reading and
     preparing every record, with the same result.
 
     Afterwards new persons get a home instance; ``instances_file`` (``DIRECTORY_INSTANCES``) is
@@ -370,9 +381,8 @@ def _run_locked(
     try:
         with db.connection() as conn:
             t0 = time.perf_counter()
-            pending = {
-                r["id"] for r in conn.execute("SELECT id FROM source_records WHERE match_pending").fetchall()
-            }
+            queued = _read_queue(conn)
+            pending = set(queued)
             base, summary.table_cache = None, "off" if cache is None else "full run"
             if mode == "incremental" and cache is not None:
                 if previous_key is None:
@@ -382,7 +392,7 @@ def _run_locked(
             records: list[Record] | RecordTable
             if base is not None:
                 # Only the records changed since the kept table's run are read and prepared: every
-                # import sets ``match_pending`` on what it adds, changes or removes.
+                # import queues what it adds, changes or removes (``match_queue``).
                 changed = load_records(conn, pending)
                 summary.timings["read_records"] = time.perf_counter() - t0
                 t1 = time.perf_counter()
@@ -403,7 +413,7 @@ def _run_locked(
             summary.timings.update({f"engine_{k}": v for k, v in result.timings.items()})
             summary.timings.update({f"engine_cpu_{k}": v for k, v in result.cpu_timings.items()})
             t0 = time.perf_counter()
-            _write(conn, result, previous, pending, constraints, summary)
+            _write(conn, result, previous, pending, queued, constraints, summary)
             summary.timings["write"] = time.perf_counter() - t0
             summary.timings["total"] = time.perf_counter() - started
             summary.timings["cpu"] = time.process_time() - cpu_started
@@ -481,6 +491,7 @@ def _write(
     result: MatchResult,
     previous: dict[int, str],
     pending: set[int],
+    queued: Mapping[int, int],
     constraints: Constraints,
     summary: MatchRunSummary,
 ) -> None:
@@ -516,28 +527,24 @@ def _write(
     touched_persons |= {assignment.get(rid) or previous.get(rid, "") for rid in pending} - {""}
 
     lap("diff")
-    if change.created:
-        with conn.cursor().copy("COPY persons (id) FROM STDIN") as copy:
-            for pid in change.created:
-                copy.write_row((pid,))
-    lap("persons")
+    created = set(change.created)
+    refreshed = touched_persons - set(change.merged)
     if changed_links:
         conn.execute(
-            """CREATE TEMP TABLE match_new_links (record_id bigint, person_id text, method text)
-               ON COMMIT DROP"""
+            """CREATE TEMP TABLE match_new_links (record_id bigint, person_id text, method text,
+                   new_person boolean) ON COMMIT DROP"""
         )
         with conn.cursor().copy("COPY match_new_links FROM STDIN") as copy:
-            for row in changed_links:
-                copy.write_row(row)
-        conn.execute(
-            """INSERT INTO record_links (record_id, person_id, method, decided_by)
-               SELECT record_id, person_id, method, 'engine' FROM match_new_links
-               ON CONFLICT (record_id) DO UPDATE
-               SET person_id = EXCLUDED.person_id, linked_at = now(),
-                   method = CASE WHEN record_links.method = 'human' THEN 'human' ELSE EXCLUDED.method END,
-                   decided_by = CASE WHEN record_links.method = 'human' THEN record_links.decided_by
-                                     ELSE 'engine' END"""
-        )
+            for rid, pid, method in changed_links:
+                copy.write_row((rid, pid, method, pid in created))
+    lap("links_copy")
+    if created:
+        fields = _new_person_fields(conn, created & refreshed)
+        lap("persons_fields")
+        _insert_persons(conn, change.created, created & refreshed, fields)
+    lap("persons")
+    if changed_links:
+        _write_links(conn)
     lap("links")
     if change.merged:
         conn.execute(
@@ -545,14 +552,147 @@ def _write(
                FROM unnest(%s::text[], %s::text[]) AS m(old, survivor) WHERE p.id = m.old""",
             (list(change.merged), list(change.merged.values())),
         )
-    _refresh_persons(conn, touched_persons - set(change.merged))
+    _refresh_persons(conn, refreshed - created)
     lap("person_fields")
     _write_candidates(conn, result, summary.run_id)
     lap("candidates")
-    if pending:
-        conn.execute("UPDATE source_records SET match_pending = false WHERE id = ANY(%s)", (sorted(pending),))
+    if queued:
+        # Only the queueings this run read: a record queued again meanwhile stays for the next run.
+        conn.execute(
+            """DELETE FROM match_queue q USING unnest(%s::bigint[], %s::bigint[]) AS m(id, seq)
+               WHERE q.record_id = m.id AND q.seq = m.seq""",
+            (list(queued), list(queued.values())),
+        )
     bump_generation(conn)
     lap("pending")
+
+
+# The person's fields come from its records: an active one first, then the latest updated.
+_FIELDS_ORDER = "(r.active AND r.removed_at IS NULL) DESC, r.updated_at DESC, r.id"
+
+
+def _fields_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["person_id"],
+        display_name(row["given_name"], row["usage_name"]),
+        row["given_name"],
+        row["usage_name"],
+        row["academy_code"],
+        "active" if row["alive"] else "left",
+    )
+
+
+def _new_person_fields(conn: DictConnection, person_ids: set[str]) -> dict[str, tuple[Any, ...]]:
+    """The display fields and status of these new persons, as ``persons`` columns.
+
+    Their records are all among this run's new links (``match_new_links``: a new person has no
+    stored link yet), so the fields are those :func:`_refresh_persons` would give them once the
+    links are written.
+    """
+    fields: dict[str, tuple[Any, ...]] = {}
+    if not person_ids:
+        return fields
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            f"""SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
+                      bool_or(r.active AND r.removed_at IS NULL) OVER (PARTITION BY l.person_id)
+               FROM match_new_links l JOIN source_records r ON r.id = l.record_id
+               WHERE l.new_person
+               ORDER BY l.person_id, {_FIELDS_ORDER}""".encode()
+        )
+        for pid, given, usage, academy, alive in cur:
+            if pid in person_ids:
+                fields[pid] = _fields_row(
+                    {
+                        "person_id": pid,
+                        "given_name": given,
+                        "usage_name": usage,
+                        "academy_code": academy,
+                        "alive": alive,
+                    }
+                )
+    return fields
+
+
+def _insert_persons(
+    conn: DictConnection, created: list[str], with_fields: set[str], fields: Mapping[str, tuple[Any, ...]]
+) -> None:
+    """The new persons, with their display fields and status in the same COPY (not a second
+    version of every new row afterwards). A new person in ``with_fields`` without any record is
+    ``left``; one outside ``with_fields`` keeps the defaults, as before."""
+    with (
+        _keys_checked_once(conn, "persons"),
+        conn.cursor().copy(
+            "COPY persons (id, display_name, given_name, family_name, academy_code, status) FROM STDIN"
+        ) as copy,
+    ):
+        for pid in created:
+            if pid in fields:
+                copy.write_row(fields[pid])
+            elif pid in with_fields:  # no record at all
+                copy.write_row((pid, "", None, None, None, "left"))
+            else:
+                copy.write_row((pid, "", None, None, None, "active"))
+
+
+@contextmanager
+def _keys_checked_once(conn: DictConnection, table: str) -> Iterator[None]:
+    """Around a bulk write into ``table`` (``persons`` or ``record_links``): when the table is
+    empty (a first run), its foreign keys are checked once for the whole table instead of row by
+    row.
+
+    A foreign key is checked row by row, each check locking the referenced row (1.2 million row
+    locks on the wide ``source_records`` and on ``persons``: most of the 211 s the links took at
+    1.2 million). Into an empty table the keys are dropped and added back in this transaction:
+    adding a key validates every row in one join, and a violation fails the statement, hence the
+    whole run, which rolls back (keys included). The definitions are read from the catalogue, so
+    the keys come back exactly as declared. Dropping a key locks the table and the one it
+    references exclusively until the run commits (readers wait): acceptable on a first run, when
+    there is no resolution to serve yet; later runs take the row-by-row path.
+    """
+    ident = sql.Identifier(table)
+    empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {}) AS empty").format(ident)).fetchone()
+    if empty is None or not empty["empty"]:
+        yield
+        return
+    keys = conn.execute(
+        """SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+           WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname""",
+        (table,),
+    ).fetchall()
+    for key in keys:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident, sql.Identifier(key["conname"]))
+        )
+    yield
+    for key in keys:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                ident, sql.Identifier(key["conname"]), sql.SQL(key["definition"])
+            )
+        )
+
+
+def _write_links(conn: DictConnection) -> None:
+    """``match_new_links`` into ``record_links``: one insert into an empty table (a first run, keys
+    checked once: :func:`_keys_checked_once`), else one upsert."""
+    empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM record_links) AS empty").fetchone()
+    if empty is not None and empty["empty"]:
+        with _keys_checked_once(conn, "record_links"):
+            conn.execute(
+                """INSERT INTO record_links (record_id, person_id, method, decided_by)
+                   SELECT record_id, person_id, method, 'engine' FROM match_new_links"""
+            )
+        return
+    conn.execute(
+        """INSERT INTO record_links (record_id, person_id, method, decided_by)
+           SELECT record_id, person_id, method, 'engine' FROM match_new_links
+           ON CONFLICT (record_id) DO UPDATE
+           SET person_id = EXCLUDED.person_id, linked_at = now(),
+               method = CASE WHEN record_links.method = 'human' THEN 'human' ELSE EXCLUDED.method END,
+               decided_by = CASE WHEN record_links.method = 'human' THEN record_links.decided_by
+                                 ELSE 'engine' END"""
+    )
 
 
 def _refresh_persons(conn: DictConnection, person_ids: set[str]) -> None:
@@ -560,11 +700,11 @@ def _refresh_persons(conn: DictConnection, person_ids: set[str]) -> None:
     if not person_ids:
         return
     rows = conn.execute(
-        """SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
+        f"""SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
                   bool_or(r.active AND r.removed_at IS NULL) OVER (PARTITION BY l.person_id) AS alive
            FROM record_links l JOIN source_records r ON r.id = l.record_id
            WHERE l.person_id = ANY(%s)
-           ORDER BY l.person_id, (r.active AND r.removed_at IS NULL) DESC, r.updated_at DESC, r.id""",
+           ORDER BY l.person_id, {_FIELDS_ORDER}""".encode(),
         (sorted(person_ids),),
     ).fetchall()
     conn.execute(
@@ -575,16 +715,7 @@ def _refresh_persons(conn: DictConnection, person_ids: set[str]) -> None:
     with conn.cursor().copy("COPY match_person_fields FROM STDIN") as copy:
         for row in rows:
             seen.add(row["person_id"])
-            copy.write_row(
-                (
-                    row["person_id"],
-                    display_name(row["given_name"], row["usage_name"]),
-                    row["given_name"],
-                    row["usage_name"],
-                    row["academy_code"],
-                    "active" if row["alive"] else "left",
-                )
-            )
+            copy.write_row(_fields_row(row))
         # Persons left with no record at all (every record moved elsewhere or retired).
         for pid in person_ids - seen:
             copy.write_row((pid, None, None, None, None, "left"))

@@ -16,7 +16,8 @@ remove     (full scans only) a present record whose source id was not in the sca
            is set; the row is kept for ever
 =========  =====================================================================================
 
-Every added, updated or removed record gets ``match_pending = true`` and ``last_run_id``.
+Every added, updated or removed record gets ``last_run_id`` and its id in ``match_queue`` (what the
+next matching run re-matches).
 
 Unchanged records are not touched, so that a run with no change writes no record row at all (no
 dead tuples, no WAL, no index churn on 1.2 million rows each night). ``last_seen`` therefore means
@@ -215,6 +216,11 @@ def check_limit(plan: Plan, *, force: bool) -> None:
 
 _SET_COLUMNS: Final = ", ".join(STAGE_COLUMNS)
 _FROM_STAGE: Final = ", ".join(f"s.{c}" for c in STAGE_COLUMNS)
+# Every record written goes into the matching queue in the same statement (and transaction).
+# A record already queued gets a new ``seq``: a matching run that read the older one while this
+# change was being made leaves it queued (see migration 0006).
+_QUEUE_FROM: Final = """INSERT INTO match_queue (record_id) SELECT id FROM {}
+    ON CONFLICT (record_id) DO UPDATE SET seq = EXCLUDED.seq"""
 
 
 def apply_plan(conn: Conn, plan: Plan, *, run_id: int, mode: Mode) -> None:
@@ -225,28 +231,36 @@ def apply_plan(conn: Conn, plan: Plan, *, run_id: int, mode: Mode) -> None:
     feed = plan.feed
     if plan.added:
         conn.execute(
-            f"""INSERT INTO source_records (feed, {_SET_COLUMNS}, last_run_id, match_pending)
-                SELECT %s, {_FROM_STAGE}, %s, true
-                FROM {PLAN_TABLE} p JOIN {STAGE_TABLE} s ON s.seq = p.seq
-                WHERE p.action = 'add'""".encode(),
+            f"""WITH added AS (
+                    INSERT INTO source_records (feed, {_SET_COLUMNS}, last_run_id)
+                    SELECT %s, {_FROM_STAGE}, %s
+                    FROM {PLAN_TABLE} p JOIN {STAGE_TABLE} s ON s.seq = p.seq
+                    WHERE p.action = 'add'
+                    RETURNING id)
+                {_QUEUE_FROM.format("added")}""".encode(),
             (feed, run_id),
         )
     if plan.updated or plan.renamed or plan.readded:
         conn.execute(
-            f"""UPDATE source_records r
-                SET ({_SET_COLUMNS}) = ({_FROM_STAGE}),
-                    removed_at = NULL, last_seen = now(), updated_at = now(),
-                    last_run_id = %s, match_pending = true
-                FROM {PLAN_TABLE} p JOIN {STAGE_TABLE} s ON s.seq = p.seq
-                WHERE r.id = p.record_id AND p.action IN ('update', 'rename', 'readd')""".encode(),
+            f"""WITH changed AS (
+                    UPDATE source_records r
+                    SET ({_SET_COLUMNS}) = ({_FROM_STAGE}),
+                        removed_at = NULL, last_seen = now(), updated_at = now(), last_run_id = %s
+                    FROM {PLAN_TABLE} p JOIN {STAGE_TABLE} s ON s.seq = p.seq
+                    WHERE r.id = p.record_id AND p.action IN ('update', 'rename', 'readd')
+                    RETURNING r.id)
+                {_QUEUE_FROM.format("changed")}""".encode(),
             (run_id,),
         )
     if plan.removed:
         conn.execute(
-            f"""UPDATE source_records r
-                SET removed_at = now(), updated_at = now(), last_run_id = %s, match_pending = true
-                FROM {PLAN_TABLE} p
-                WHERE r.id = p.record_id AND p.action = 'remove'""".encode(),
+            f"""WITH gone AS (
+                    UPDATE source_records r
+                    SET removed_at = now(), updated_at = now(), last_run_id = %s
+                    FROM {PLAN_TABLE} p
+                    WHERE r.id = p.record_id AND p.action = 'remove'
+                    RETURNING r.id)
+                {_QUEUE_FROM.format("gone")}""".encode(),
             (run_id,),
         )
     apply_quarantine(conn, feed, run_id=run_id, mode=mode)

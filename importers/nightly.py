@@ -7,7 +7,7 @@ broken academy never keeps the 29 others stale. The job fails (exit code 1) when
 LDAP feeds run incrementally unless ``full`` (a weekly full scan is what notices who left; see
 ``docs/operations.md``); LDIF feeds always are full scans of their file.
 
-Then, unless it is a dry run, the records the feeds changed (``source_records.match_pending``) go
+Then, unless it is a dry run, the records the feeds changed (their ids in ``match_queue``) go
 to matching: ``directory.matchrun.run_matching`` when that module exists (the matching issue
 provides it), imported lazily so that the importers work without it.
 """

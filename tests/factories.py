@@ -83,12 +83,16 @@ def add_record(
     ]
     raw = {"uid": [uid]}
     row = db.fetch_one(
-        """INSERT INTO source_records (feed, source_id, dn, uid, kind, given_name, usage_name, birth_name,
+        """WITH r AS (
+           INSERT INTO source_records (feed, source_id, dn, uid, kind, given_name, usage_name, birth_name,
                display_name, civility, role, discipline, main_uai, establishments, academy_code, mail,
                mail_aliases, birth_year, active, raw, content_hash, removed_at, numen_hash, birth_hash)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                    CASE WHEN %s THEN now() END, %s, %s)
-           RETURNING id""",
+           RETURNING id),
+           -- queued for matching, as the importer does (match_queue)
+           q AS (INSERT INTO match_queue (record_id) SELECT id FROM r)
+           SELECT id FROM r""",
         (
             feed,
             f"src-{n}",

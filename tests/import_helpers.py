@@ -90,11 +90,14 @@ def cli(settings: Settings, *args: str, timeout: float = 120, **env: str) -> sub
 
 
 def records(url: str, feed: str | None = None) -> dict[str, dict[str, Any]]:
-    """``source_records`` by uid (of one feed, or all), with ``xmin`` to see whether a row was written."""
-    query = "SELECT *, xmin::text::bigint AS xmin FROM source_records"
+    """``source_records`` by uid (of one feed, or all), with ``xmin`` to see whether a row was written
+    and ``match_pending``: whether the record is in ``match_queue``."""
+    query = """SELECT r.*, r.xmin::text::bigint AS xmin,
+                      EXISTS (SELECT 1 FROM match_queue q WHERE q.record_id = r.id) AS match_pending
+               FROM source_records r"""
     params: tuple[Any, ...] = ()
     if feed is not None:
-        query += " WHERE feed = %s"
+        query += " WHERE r.feed = %s"
         params = (feed,)
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         return {f"{r['feed']}/{r['uid']}": r for r in conn.execute(query.encode(), params).fetchall()}
@@ -104,7 +107,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row (with ``xmin``) of the tables an import writes, for "nothing changed" checks."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with psycopg.connect(url) as conn:
-        for table in ("source_records", "quarantine", "feeds", "establishments"):
+        for table in ("source_records", "match_queue", "quarantine", "feeds", "establishments"):
             out[table] = conn.execute(f"SELECT xmin::text, * FROM {table} ORDER BY 2".encode()).fetchall()
     return out
 

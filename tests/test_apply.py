@@ -75,7 +75,7 @@ def with_uuids(entries: list[Entry]) -> list[Entry]:
 
 def reset_match_pending(url: str) -> None:
     with psycopg.connect(url) as conn:
-        conn.execute("UPDATE source_records SET match_pending = false")
+        conn.execute("DELETE FROM match_queue")
 
 
 def test_first_import_then_a_second_run_writes_nothing(

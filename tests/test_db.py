@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "match_runs",
     "match_candidates",
     "match_decisions",
+    "match_queue",
     "api_keys",
     "api_key_exposure",
     "admins",

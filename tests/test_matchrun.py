@@ -18,6 +18,8 @@ from directory.matchrun import (
     MATCH_LOCK_KEY,
     TABLE_CACHE_FILE,
     MatchRunError,
+    _refresh_persons,
+    _write_candidates,
     evaluate_against_truth,
     export_clusters,
     run_matching,
@@ -90,7 +92,7 @@ def test_full_run_resolves_people_and_keeps_quality(imported: Database, feeds: P
     assert summary.mode == "full" and summary.records == records
     active_persons = imported.fetch_value("SELECT count(*) FROM persons WHERE status <> 'merged'")
     assert PEOPLE * 0.9 < active_persons < records  # duplicates were linked, people not lumped
-    assert imported.fetch_value("SELECT count(*) FROM source_records WHERE match_pending") == 0
+    assert imported.fetch_value("SELECT count(*) FROM match_queue") == 0
     assert imported.fetch_value("SELECT count(*) FROM persons WHERE display_name = ''") == 0
 
     quality = evaluate_against_truth(imported, feeds / "truth.csv")
@@ -153,7 +155,7 @@ def test_incremental_run_equals_full_run(
     changed_lyon = rewrite_ldif(feeds / "ac-lyon.ldif", tmp_path / "ac-lyon.ldif", _edit)
     result = cli(settings, "import", "ldif", "--force", str(changed), str(changed_lyon), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    pending = imported.fetch_value("SELECT count(*) FROM source_records WHERE match_pending")
+    pending = imported.fetch_value("SELECT count(*) FROM match_queue")
     assert pending > 0
 
     # the kept table brought up to date with the changed records only
@@ -223,6 +225,107 @@ def test_human_decisions_win_over_the_model(imported: Database) -> None:
         links = _links(imported)
         assert links[a] != links[b]
         assert links[c] == links[d]
+
+
+_PERSON_FIELDS = """SELECT id, status, merged_into, display_name, given_name, family_name, academy_code,
+                             created_at = updated_at AS written_once
+                      FROM persons ORDER BY id"""
+
+
+def _link_keys(db: Database) -> list[dict[str, Any]]:
+    """The foreign keys of ``record_links`` and ``persons`` (a first run checks them once)."""
+    return db.fetch_all(
+        """SELECT conrelid::regclass::text AS tab, conname, pg_get_constraintdef(oid) AS definition,
+                  convalidated FROM pg_constraint
+           WHERE conrelid IN ('record_links'::regclass, 'persons'::regclass) AND contype = 'f'
+           ORDER BY 1, 2"""
+    )
+
+
+def test_first_run_writes_persons_with_their_fields_and_keeps_the_keys(imported: Database) -> None:
+    keys = _link_keys(imported)
+    # record_links: record_id -> source_records, person_id -> persons; persons: academy_code,
+    # home_instance, merged_into
+    assert len(keys) == 5
+    run_matching(imported, full=True)  # empty resolution: persons and links written in bulk
+    written = imported.fetch_all(_PERSON_FIELDS)
+    assert written and all(p["written_once"] for p in written)
+    assert _link_keys(imported) == keys  # dropped for the bulk insert, back as declared, validated
+
+    # The fields written with the persons are what the previous path (links first, then
+    # _refresh_persons over the stored links) gives.
+    with imported.connection() as conn:
+        _refresh_persons(conn, {p["id"] for p in written})
+        refreshed = conn.execute(_PERSON_FIELDS).fetchall()
+        conn.rollback()
+    assert [p | {"written_once": True} for p in refreshed] == written
+
+    # Integrity still enforced on what follows.
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), imported.connection() as conn:
+        record = conn.execute("SELECT min(id) AS id FROM source_records").fetchone()
+        assert record is not None
+        conn.execute("DELETE FROM record_links WHERE record_id = %s", (record["id"],))
+        conn.execute(
+            "INSERT INTO record_links (record_id, person_id, method) VALUES (%s, 'no-such-person', 'model')",
+            (record["id"],),
+        )
+
+
+def test_a_run_that_fails_while_writing_leaves_the_previous_state(
+    imported: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = _link_keys(imported)
+    queued = imported.fetch_value("SELECT count(*) FROM match_queue")
+    assert queued > 0
+
+    def fail(conn: Any) -> None:  # after every write of the run, before its commit
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("directory.matchrun.bump_generation", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_matching(imported, full=True)
+    assert imported.fetch_value("SELECT count(*) FROM persons") == 0
+    assert imported.fetch_value("SELECT count(*) FROM record_links") == 0
+    assert imported.fetch_value("SELECT count(*) FROM match_queue") == queued
+    assert _link_keys(imported) == keys
+    assert imported.fetch_value("SELECT status FROM match_runs ORDER BY id DESC LIMIT 1") == "failed"
+
+    monkeypatch.undo()
+    run_matching(imported, full=True)
+    before = _links(imported)
+    fields = imported.fetch_all(_PERSON_FIELDS)
+    record = min(before)
+    imported.execute("UPDATE source_records SET usage_name = 'ZZTEST' WHERE id = %s", (record,))
+    imported.execute("INSERT INTO match_queue (record_id) VALUES (%s)", (record,))
+    monkeypatch.setattr("directory.matchrun.bump_generation", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_matching(imported)  # incremental: the upsert path
+    assert _links(imported) == before
+    assert imported.fetch_all(_PERSON_FIELDS) == fields
+    assert imported.fetch_value("SELECT array_agg(record_id) FROM match_queue") == [record]
+
+
+def test_a_record_queued_again_during_a_run_stays_queued(
+    imported: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert imported.url
+    queued = imported.fetch_all("SELECT record_id FROM match_queue ORDER BY record_id LIMIT 1")
+    record = queued[0]["record_id"]
+    original = _write_candidates
+
+    def import_meanwhile(conn: Any, result: Any, run_id: int) -> None:
+        # what the importer's apply step does when the record changes again, committed meanwhile
+        with psycopg.connect(imported.url or "") as other:
+            other.execute(
+                """INSERT INTO match_queue (record_id) VALUES (%s)
+                   ON CONFLICT (record_id) DO UPDATE SET seq = EXCLUDED.seq""",
+                (record,),
+            )
+        original(conn, result, run_id)
+
+    monkeypatch.setattr("directory.matchrun._write_candidates", import_meanwhile)
+    run_matching(imported, full=True)
+    assert imported.fetch_value("SELECT array_agg(record_id) FROM match_queue") == [record]
 
 
 def test_one_run_at_a_time(imported: Database) -> None:

@@ -72,11 +72,15 @@ def add_record(
     mail = mail or f"{given.lower()}.{usage.lower().replace(' ', '-')}{secrets.token_hex(1)}@{domain}"
     raw = {"uid": [uid], "sn": [usage], "givenName": [given], "mail": [mail]}
     row = db.fetch_one(
-        """INSERT INTO source_records (feed, source_id, dn, uid, given_name, usage_name, birth_name,
+        """WITH r AS (
+           INSERT INTO source_records (feed, source_id, dn, uid, given_name, usage_name, birth_name,
                display_name, role, discipline, main_uai, academy_code, mail, numen_hash, birth_hash,
                birth_year, active, raw, content_hash)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           RETURNING id""",
+           RETURNING id),
+           -- queued for matching, as the importer does (match_queue)
+           q AS (INSERT INTO match_queue (record_id) SELECT id FROM r)
+           SELECT id FROM r""",
         (
             feed,
             secrets.token_hex(8),
