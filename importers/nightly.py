@@ -201,7 +201,10 @@ def import_all(
     nightly.results = run_tasks(db.url, settings.hashing_secret(), tasks, jobs=jobs, progress=progress)
     if matching and not dry_run:
         try:
-            nightly.matching = run_matching_if_available(db)
+            # the same inputs as ``directory match``: the instances file and the kept table
+            nightly.matching = run_matching_if_available(
+                db, instances_file=settings.instances, cache_dir=settings.data_dir / "match-cache"
+            )
         except Exception as exc:  # the imports are committed; matching's failure is reported
             log.exception("matching failed")
             nightly.matching, nightly.matching_failed = f"failed: {type(exc).__name__}: {exc}", True
@@ -209,9 +212,9 @@ def import_all(
     return nightly
 
 
-def run_matching_if_available(db: Database) -> str:
-    """Call ``directory.matchrun.run_matching(db)`` (incremental) if it exists; a line saying what
-    happened. Imported lazily: the importers do not depend on matching."""
+def run_matching_if_available(db: Database, **options: Any) -> str:
+    """Call ``directory.matchrun.run_matching(db, **options)`` (incremental) if it exists; a line
+    saying what happened. Imported lazily: the importers do not depend on matching."""
     module_name, function_name = MATCHING_ENTRY_POINT
     try:
         module = importlib.import_module(module_name)
@@ -220,5 +223,5 @@ def run_matching_if_available(db: Database) -> str:
         log.info("matching is not available (%s.%s not found): skipped", module_name, function_name)
         return "skipped: matching not available"
     log.info("matching the changed records")
-    outcome = run(db)
+    outcome = run(db, **options)
     return f"done: {outcome}" if outcome is not None else "done"

@@ -115,3 +115,41 @@ def test_the_nightly_job_is_incremental_for_ldap_and_skips_unchanged_exports(
     assert full.returncode == 0
     runs = {r["feed"]: r for r in json.loads(cli(settings, "import", "status", "--json", **env).stdout)}
     assert runs["ac-versailles"]["mode"] == "full" and runs["ac-versailles"]["removed"] == 0
+
+
+def test_the_nightly_chain_matches_with_the_kept_table_like_directory_match(
+    settings: Settings, data: Path, tmp_path: Path
+) -> None:
+    """Two nights over every academy's export: the first matches everything and keeps its
+    prepared table where ``directory match`` keeps it; the second (one feed changed) reads only the
+    queued records into that table."""
+    url = settings.database_url
+    assert url is not None
+    exports = sorted(data.glob("ac-*.ldif"))
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text(
+        "".join(f'[feeds.{f.stem}]\nkind = "ldif"\npath = "{f}"\n\n' for f in exports), encoding="utf-8"
+    )
+    env = {"DIRECTORY_FEEDS": str(feeds)}
+    first = cli(settings, "import", "all", timeout=300, **env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "matching: done" in first.stdout
+    assert (settings.data_dir / "match-cache" / "match-table.pickle").exists()
+
+    # the next night: one academy's export lost an entry (a departure), the others are unchanged
+    changed = tmp_path / exports[0].name
+    text = exports[0].read_text(encoding="utf-8")
+    head, _, rest = text.partition("\ndn: ")
+    changed.write_text(head + "\ndn: " + rest.partition("\n\n")[2], encoding="utf-8")
+    feeds.write_text(
+        feeds.read_text(encoding="utf-8").replace(str(exports[0]), str(changed)), encoding="utf-8"
+    )
+    second = cli(settings, "import", "all", "--force", timeout=300, **env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT mode, stats FROM match_runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    mode, stats = row
+    assert mode == "incremental" and stats["table_cache"] == "used", stats
