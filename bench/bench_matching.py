@@ -39,11 +39,9 @@ def prepare(people: int, seed: int, data: Path, work: Path) -> Path:
     """Generate (if needed) and map the dataset; return the path of the pickled records and truth.
 
     The pickle goes to ``work`` (the dataset folder itself may be shared and read-only)."""
-    from directory.academies import by_slug
     from directory.secrets import Hasher
-    from importers.ldif import LdifReader
-    from importers.mapping import FeedMapper, MappedEntry, to_record
     from importers.synth import generate
+    from importers.synth_records import dataset_records
 
     cache = work / "records.pickle"
     if cache.exists():
@@ -53,26 +51,7 @@ def prepare(people: int, seed: int, data: Path, work: Path) -> Path:
         generate(data, people=people, seed=seed)
     t_gen = time.perf_counter() - t0
     t0 = time.perf_counter()
-    hasher = Hasher("bench-matching-secret")
-    records: list[Record] = []
-    key_to_id: dict[tuple[str, str], int] = {}
-    for path in sorted(data.glob("ac-*.ldif")):
-        reader = LdifReader(path)
-        academy = by_slug(reader.feed)
-        assert academy is not None, reader.feed
-        mapper = FeedMapper(feed=reader.feed, academy_code=academy.code, hasher=hasher)
-        for item in mapper.map_all(reader):
-            if not isinstance(item, MappedEntry) or item.kind != "person" or item.usage_name is None:
-                continue
-            rid = len(records) + 1
-            records.append(to_record(item, rid))
-            key_to_id[(item.feed, item.uid)] = rid
-    truth: dict[int, str] = {}
-    with (data / "truth.csv").open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            rid = key_to_id.get((row["feed"], row["uid"]))
-            if rid is not None and row["person"] != "-":
-                truth[rid] = row["person"]
+    records, truth = dataset_records(data, Hasher("bench-matching-secret"))
     t_map = time.perf_counter() - t0
     partial = cache.with_name(cache.name + ".partial")  # renamed when complete: never half a cache
     with partial.open("wb") as fh:

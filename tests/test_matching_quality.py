@@ -21,16 +21,13 @@ to generate and map and 5 to match and evaluate; 200,000 would cost about 90.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
-from directory.academies import by_slug
 from directory.secrets import Hasher
-from importers.ldif import LdifReader
-from importers.mapping import FeedMapper, MappedEntry, to_record
 from importers.synth import generate
+from importers.synth_records import dataset_records
 from matching.engine import link_full
 from matching.evaluate import Evaluation, evaluate
 from matching.records import Record
@@ -54,27 +51,7 @@ SCENARIO_FLOORS = {
 def national_records(out: Path, *, people: int, seed: int) -> tuple[list[Record], dict[int, str]]:
     """Generate the synthetic national dataset and map it to records; the truth, record id → person."""
     generate(out, people=people, seed=seed)
-    hasher = Hasher("quality-test-secret")
-    records: list[Record] = []
-    key_to_id: dict[tuple[str, str], int] = {}
-    for path in sorted(out.glob("ac-*.ldif")):
-        reader = LdifReader(path)
-        academy = by_slug(reader.feed)
-        assert academy is not None, reader.feed
-        mapper = FeedMapper(feed=reader.feed, academy_code=academy.code, hasher=hasher)
-        for item in mapper.map_all(reader):
-            if not isinstance(item, MappedEntry) or item.kind != "person" or item.usage_name is None:
-                continue
-            rid = len(records) + 1
-            records.append(to_record(item, rid))
-            key_to_id[(item.feed, item.uid)] = rid
-    truth: dict[int, str] = {}
-    with (out / "truth.csv").open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            known = key_to_id.get((row["feed"], row["uid"]))
-            if known is not None and row["person"] != "-":
-                truth[known] = row["person"]
-    return records, truth
+    return dataset_records(out, Hasher("quality-test-secret"))
 
 
 @pytest.fixture(scope="module")
