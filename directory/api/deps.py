@@ -67,8 +67,8 @@ StateDep = Annotated[ApiState, Depends(get_state)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dir_...`")
 
 
-async def authenticate(request: Request, state: ApiState, token: str | None, scope: str) -> ApiKey:
-    """Check a presented key: known and not revoked (401), with ``scope`` (403), within its rate (429)."""
+async def find_key(state: ApiState, token: str | None) -> ApiKey:
+    """The presented key, known and not revoked (else 401)."""
     if not token:
         raise AuthenticationError("an API key is required: Authorization: Bearer <key>")
     if state.keys is None:
@@ -77,9 +77,20 @@ async def authenticate(request: Request, state: ApiState, token: str | None, sco
     key = state.keys.peek(token)
     if key is None:
         key = await run_in_threadpool(state.keys.check, token)
-    request.scope.setdefault("state", {})["key_name"] = key.name
+    return key
+
+
+def admit(state: ApiState, key: ApiKey, scope: str) -> None:
+    """``key`` has ``scope`` (else 403) and is within its rate (else 429)."""
     key.require(scope)
     state.limiter.hit(key.id, key.rate_limit_per_minute)
+
+
+async def authenticate(request: Request, state: ApiState, token: str | None, scope: str) -> ApiKey:
+    """Check a presented key: known and not revoked (401), with ``scope`` (403), within its rate (429)."""
+    key = await find_key(state, token)
+    request.scope.setdefault("state", {})["key_name"] = key.name  # logged even when refused
+    admit(state, key, scope)
     return key
 
 

@@ -25,18 +25,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from prometheus_client.metrics import Histogram
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from directory.api.deps import ApiState
+from directory.api.deps import ApiState, admit, find_key
+from directory.api.people import search_for
 from directory.api.responses import people_body
 from directory.errors import (
     AuthenticationError,
     DirectoryError,
-    InvalidInputError,
     RateLimitedError,
 )
-from directory.ratelimit import cap_limit, check_query
 
 __all__ = ["PATH", "SearchFastPath"]
 
@@ -104,38 +102,15 @@ class SearchFastPath:
             log.info("GET %s %d %.2fms key=%s", ROUTE, status, elapsed * 1000, who[0])
 
     async def _search(self, scope: Scope, state: ApiState, who: list[str]) -> bytes:
-        token = _bearer(scope)
-        if not token:
-            raise AuthenticationError("an API key is required: Authorization: Bearer <key>")
-        if state.keys is None:
-            raise AuthenticationError("this server has no key store")
-        # A cached key costs no database round trip; only a miss goes to a thread.
-        key = state.keys.peek(token)
-        if key is None:
-            key = await run_in_threadpool(state.keys.check, token)
+        key = await find_key(state, _bearer(scope))
         who[0] = key.name
-        key.require("search")
-        state.limiter.hit(key.id, key.rate_limit_per_minute)
-        settings = state.settings
+        admit(state, key, "search")
         # The same decoding as Starlette's QueryParams: latin-1 bytes, then percent-decoding as
         # UTF-8 with replacement (so that non-UTF-8 input shows as U+FFFD and check_query refuses it).
         params: dict[str, str] = {}
         for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
             params[name] = value  # the last one wins, as with Starlette's query_params.get()
-        text = check_query(
-            params.get("q"),
-            min_length=settings.search_min_query_length,
-            max_length=settings.search_max_query_length,
-        )
-        limit_text = params.get("limit")
-        if limit_text is not None and not (limit_text.isdigit() and int(limit_text) >= 1):
-            raise InvalidInputError("limit must be a positive integer")
-        context = params.get("context") or None
-        if context is not None:
-            context = check_query(context, min_length=1, max_length=254, name="context")
-        n = cap_limit(int(limit_text) if limit_text else None, settings.search_max_results)
-        found = state.search.search(text, limit=n, context=context, academy=key.academy_code)
-        state.shown(key, found)
+        found = search_for(state, key, params)
         state.metrics.results_search.observe(len(found))
         return people_body(found)
 
