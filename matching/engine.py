@@ -36,7 +36,7 @@ from .compare import DEFAULT_NEIGHBOURS
 from .errors import IncrementalStateError
 from .features import RecordTable, build_table
 from .identity import IdentityChange, assign_identities
-from .keys import BlockingStats, block_index, candidate_pairs, rows_sharing_blocks
+from .keys import BlockingStats, CandidatePairs, block_index, candidate_pairs, rows_sharing_blocks
 from .model import Model, fit_model
 from .records import Record
 from .scoring import PairExplanation, ScoredPairs, departing, score_pairs, transfer_in_progress
@@ -206,6 +206,56 @@ def _table(records: Sequence[Record] | RecordTable) -> RecordTable:
     return records if isinstance(records, RecordTable) else build_table(records)
 
 
+def _score(
+    model: Model,
+    table: RecordTable,
+    pairs: CandidatePairs,
+    departs: npt.NDArray[np.bool_],
+    settings: MatchSettings,
+) -> ScoredPairs:
+    """Score the candidate pairs, then let a departing record's transfer win (as both runs do)."""
+    scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
+    return transfer_in_progress(table, scored, departs, link_threshold=settings.link_threshold)
+
+
+def _cluster(
+    table: RecordTable, scored: ScoredPairs, constraints: Constraints, settings: MatchSettings
+) -> Clustering:
+    return cluster(
+        table,
+        scored,
+        link_threshold=settings.link_threshold,
+        review_threshold=settings.review_threshold,
+        constraints=constraints,
+    )
+
+
+def _result(
+    clock: _Clock,
+    clusters: dict[int, int],
+    model: Model,
+    table: RecordTable,
+    scored: ScoredPairs,
+    clustering: Clustering,
+    pairs: CandidatePairs,
+    rematched: frozenset[int] | None = None,
+) -> MatchResult:
+    """The run's result, its clock stopped; ``rematched`` for an incremental run."""
+    clock.done()
+    return MatchResult(
+        clusters=clusters,
+        model=model,
+        table=table,
+        scored=scored,
+        clustering=clustering,
+        blocking=pairs.stats,
+        state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),
+        timings=clock.wall,
+        cpu_timings=clock.cpu,
+        rematched=rematched,
+    )
+
+
 def link_full(
     records: Sequence[Record] | RecordTable,
     *,
@@ -224,30 +274,12 @@ def link_full(
             table, random_pairs=settings.random_pairs, seed=settings.seed, neighbours=settings.neighbours
         )
     clock.lap("fit")
-    scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
-    scored = transfer_in_progress(table, scored, departing(table), link_threshold=settings.link_threshold)
+    scored = _score(model, table, pairs, departing(table), settings)
     clock.lap("scoring")
-    clustering = cluster(
-        table,
-        scored,
-        link_threshold=settings.link_threshold,
-        review_threshold=settings.review_threshold,
-        constraints=constraints,
-    )
+    clustering = _cluster(table, scored, constraints, settings)
     clusters = _labels(table, clustering)
     clock.lap("clustering")
-    clock.done()
-    return MatchResult(
-        clusters=clusters,
-        model=model,
-        table=table,
-        scored=scored,
-        clustering=clustering,
-        blocking=pairs.stats,
-        state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),
-        timings=clock.wall,
-        cpu_timings=clock.cpu,
-    )
+    return _result(clock, clusters, model, table, scored, clustering, pairs)
 
 
 def link_incremental(
@@ -322,8 +354,7 @@ def link_incremental(
     absorb_clusters(np.flatnonzero(region & known))
     while True:
         pairs = candidate_pairs(table, max_block_size=settings.max_block_size, focus=region, index=index)
-        scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
-        scored = transfer_in_progress(table, scored, departs, link_threshold=settings.link_threshold)
+        scored = _score(model, table, pairs, departs, settings)
         linked = scored.match_probability >= settings.link_threshold
         ends = np.r_[scored.left[linked], scored.right[linked]].astype(np.int64)
         outside = ends[~region[ends]]
@@ -336,13 +367,7 @@ def link_incremental(
 
     # Every linked pair lies inside the region now; the pairs reaching out of it are reviews or
     # distinct pairs, kept so that the review queue is the one a full run gives.
-    clustering = cluster(
-        table,
-        scored,
-        link_threshold=settings.link_threshold,
-        review_threshold=settings.review_threshold,
-        constraints=constraints,
-    )
+    clustering = _cluster(table, scored, constraints, settings)
     # outside the region: previous clusters, relabelled by their smallest current record id
     outside_rows = np.flatnonzero(~region)
     out_ids, out_labels = table.ids[outside_rows], label_of_row[outside_rows]
@@ -358,18 +383,8 @@ def link_incremental(
     ):
         clusters[rid] = lab
     clock.lap("clustering")
-    clock.done()
-    return MatchResult(
-        clusters=clusters,
-        model=model,
-        table=table,
-        scored=scored,
-        clustering=clustering,
-        blocking=pairs.stats,
-        state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),
-        timings=clock.wall,
-        cpu_timings=clock.cpu,
-        rematched=frozenset(table.ids[region_rows].tolist()),
+    return _result(
+        clock, clusters, model, table, scored, clustering, pairs, frozenset(table.ids[region_rows].tolist())
     )
 
 
