@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .arrays import distinct
+from .arrays import pairs_within_runs
 from .normalize import given_name_key, surname_key
 from .records import Record
 
@@ -82,15 +82,8 @@ def _pairs_within(ids: npt.NDArray[np.int64], labels: npt.NDArray[np.int64]) -> 
     ids_s, lab_s = ids[order], labels[order]
     starts = np.flatnonzero(np.r_[True, lab_s[1:] != lab_s[:-1]])
     sizes = np.diff(np.r_[starts, len(lab_s)])
-    out: list[npt.NDArray[np.int64]] = []
-    for size in distinct(sizes.astype(np.int64)).tolist():
-        if size < 2:
-            continue
-        sel = starts[sizes == size]
-        iu, ju = np.triu_indices(size, 1)
-        lo = ids_s[(sel[:, None] + iu[None, :]).ravel()]
-        hi = ids_s[(sel[:, None] + ju[None, :]).ravel()]
-        out.append(np.stack([lo, hi], axis=1))
+    # ids are sorted within a label: the first of each pair is the smaller
+    out = [np.stack([lo, hi], axis=1) for lo, hi in pairs_within_runs(ids_s, starts, sizes)]
     return np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
 
 

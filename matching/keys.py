@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .arrays import distinct
+from .arrays import distinct, pairs_within_runs
 from .features import MISSING, RecordTable, Vocab
 
 __all__ = [
@@ -231,13 +231,8 @@ def pairs_of_blocks(
 ) -> npt.NDArray[np.int64]:
     """All pairs inside the given blocks, as ``lo << 32 | hi`` codes."""
     out: list[npt.NDArray[np.int64]] = []
-    for size in distinct(sizes.astype(np.int64)).tolist():
-        if size < 2:
-            continue
-        sel = starts[sizes == size]
-        iu, ju = np.triu_indices(size, 1)
-        x = rows[(sel[:, None] + iu[None, :]).ravel()].astype(np.int64)
-        y = rows[(sel[:, None] + ju[None, :]).ravel()].astype(np.int64)
+    for first, second in pairs_within_runs(rows, starts, sizes):
+        x, y = first.astype(np.int64), second.astype(np.int64)
         out.append((np.minimum(x, y) << 32) | np.maximum(x, y))
     return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
 
