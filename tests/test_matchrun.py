@@ -18,12 +18,11 @@ from directory.matchrun import (
     MATCH_LOCK_KEY,
     TABLE_CACHE_FILE,
     MatchRunError,
-    _refresh_persons,
-    _write_candidates,
     evaluate_against_truth,
     export_clusters,
     run_matching,
 )
+from directory.matchrun.write import refresh_persons, write_candidates
 from tests.import_helpers import SECRET, cli, dataset, rewrite_ldif
 from tests.pg import TestServer
 
@@ -253,9 +252,9 @@ def test_first_run_writes_persons_with_their_fields_and_keeps_the_keys(imported:
     assert _link_keys(imported) == keys  # dropped for the bulk insert, back as declared, validated
 
     # The fields written with the persons are what the previous path (links first, then
-    # _refresh_persons over the stored links) gives.
+    # refresh_persons over the stored links) gives.
     with imported.connection() as conn:
-        _refresh_persons(conn, {p["id"] for p in written})
+        refresh_persons(conn, {p["id"] for p in written})
         refreshed = conn.execute(_PERSON_FIELDS).fetchall()
         conn.rollback()
     assert [p | {"written_once": True} for p in refreshed] == written
@@ -281,7 +280,7 @@ def test_a_run_that_fails_while_writing_leaves_the_previous_state(
     def fail(conn: Any) -> None:  # after every write of the run, before its commit
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("directory.matchrun.bump_generation", fail)
+    monkeypatch.setattr("directory.matchrun.write.bump_generation", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         run_matching(imported, full=True)
     assert imported.fetch_value("SELECT count(*) FROM persons") == 0
@@ -297,7 +296,7 @@ def test_a_run_that_fails_while_writing_leaves_the_previous_state(
     record = min(before)
     imported.execute("UPDATE source_records SET usage_name = 'ZZTEST' WHERE id = %s", (record,))
     imported.execute("INSERT INTO match_queue (record_id) VALUES (%s)", (record,))
-    monkeypatch.setattr("directory.matchrun.bump_generation", fail)
+    monkeypatch.setattr("directory.matchrun.write.bump_generation", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         run_matching(imported)  # incremental: the upsert path
     assert _links(imported) == before
@@ -311,7 +310,7 @@ def test_a_record_queued_again_during_a_run_stays_queued(
     assert imported.url
     queued = imported.fetch_all("SELECT record_id FROM match_queue ORDER BY record_id LIMIT 1")
     record = queued[0]["record_id"]
-    original = _write_candidates
+    original = write_candidates
 
     def import_meanwhile(conn: Any, result: Any, run_id: int) -> None:
         # what the importer's apply step does when the record changes again, committed meanwhile
@@ -323,7 +322,7 @@ def test_a_record_queued_again_during_a_run_stays_queued(
             )
         original(conn, result, run_id)
 
-    monkeypatch.setattr("directory.matchrun._write_candidates", import_meanwhile)
+    monkeypatch.setattr("directory.matchrun.write.write_candidates", import_meanwhile)
     run_matching(imported, full=True)
     assert imported.fetch_value("SELECT array_agg(record_id) FROM match_queue") == [record]
 

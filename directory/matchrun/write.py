@@ -1,0 +1,315 @@
+"""What a matching run writes, in its one transaction: person ids, links, persons, candidates.
+
+Person ids stay stable (:func:`matching.engine.assign_person_ids`); only the links that changed are
+written (``COPY`` into a temporary table, then one set-based statement), new persons with their
+display fields in the same ``COPY``, the fields and status of every person touched, the review
+candidates (pending pairs no longer proposed become ``obsolete``), and the queue entries the run
+read are taken out. The search index is told last (``directory.search.hooks``), in the same
+transaction: readers see the previous resolution or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from directory.db import DictConnection
+from directory.decisionstore import DECISION_LOCK_KEY
+from directory.matchrun.summary import Laps, MatchRunSummary
+from directory.names import display_name
+from directory.review import new_person_id
+from directory.search.hooks import bump_generation
+from matching.cluster import REVIEW, Constraints
+from matching.engine import MatchResult, assign_person_ids
+
+__all__ = ["refresh_persons", "write_candidates", "write_result"]
+
+
+def write_result(
+    conn: DictConnection,
+    result: MatchResult,
+    previous: dict[int, str],
+    pending: set[int],
+    queued: Mapping[int, int],
+    constraints: Constraints,
+    summary: MatchRunSummary,
+) -> None:
+    """Write a run's result, inside the run's transaction (committed by the caller); fills the
+    counts of ``summary`` and times each step into ``summary.timings`` (``write_*``)."""
+    lap = Laps(summary.timings, "write_")
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (DECISION_LOCK_KEY,))
+    change = assign_person_ids(result, previous, new_person_id)
+    lap("identities")
+    assignment = change.assignment
+    summary.records = len(result.table)
+    summary.rematched = len(result.rematched) if result.rematched is not None else len(result.table)
+    summary.pairs_scored = len(result.scored)
+    decisions = result.clustering.decisions
+    summary.linked_pairs = int((decisions == 2).sum())
+    summary.review_pairs = int((decisions == REVIEW).sum())
+    summary.persons_created = len(change.created)
+    summary.persons_merged = len(change.merged)
+    summary.persons_split = len(change.split)
+    summary.persons_retired = len(change.retired)
+
+    sizes = Counter(assignment.values())
+    human = constraints.record_ids()
+    changed_links = [
+        (rid, pid, "human" if rid in human else ("singleton" if sizes[pid] == 1 else "model"))
+        for rid, pid in assignment.items()
+        if previous.get(rid) != pid
+    ]
+    summary.links_written = len(changed_links)
+    touched_persons = {pid for _, pid, _ in changed_links} | {
+        previous[rid] for rid, _, _ in changed_links if rid in previous
+    }
+    touched_persons |= set(change.retired) | set(change.merged)
+    # Persons of records removed or changed since the last run: their status or name may change.
+    touched_persons |= {assignment.get(rid) or previous.get(rid, "") for rid in pending} - {""}
+
+    lap("diff")
+    created = set(change.created)
+    refreshed = touched_persons - set(change.merged)
+    if changed_links:
+        conn.execute(
+            """CREATE TEMP TABLE match_new_links (record_id bigint, person_id text, method text,
+                   new_person boolean) ON COMMIT DROP"""
+        )
+        with conn.cursor().copy("COPY match_new_links FROM STDIN") as copy:
+            for rid, pid, method in changed_links:
+                copy.write_row((rid, pid, method, pid in created))
+    lap("links_copy")
+    if created:
+        fields = _new_person_fields(conn, created & refreshed)
+        lap("persons_fields")
+        _insert_persons(conn, change.created, created & refreshed, fields)
+    lap("persons")
+    if changed_links:
+        _write_links(conn)
+    lap("links")
+    if change.merged:
+        conn.execute(
+            """UPDATE persons p SET status = 'merged', merged_into = m.survivor, updated_at = now()
+               FROM unnest(%s::text[], %s::text[]) AS m(old, survivor) WHERE p.id = m.old""",
+            (list(change.merged), list(change.merged.values())),
+        )
+    refresh_persons(conn, refreshed - created)
+    lap("person_fields")
+    write_candidates(conn, result, summary.run_id)
+    lap("candidates")
+    if queued:
+        # Only the queueings this run read: a record queued again meanwhile stays for the next run.
+        conn.execute(
+            """DELETE FROM match_queue q USING unnest(%s::bigint[], %s::bigint[]) AS m(id, seq)
+               WHERE q.record_id = m.id AND q.seq = m.seq""",
+            (list(queued), list(queued.values())),
+        )
+    bump_generation(conn)
+    lap("pending")
+
+
+# The person's fields come from its records: an active one first, then the latest updated.
+_FIELDS_ORDER = "(r.active AND r.removed_at IS NULL) DESC, r.updated_at DESC, r.id"
+
+
+def _fields_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["person_id"],
+        display_name(row["given_name"], row["usage_name"]),
+        row["given_name"],
+        row["usage_name"],
+        row["academy_code"],
+        "active" if row["alive"] else "left",
+    )
+
+
+def _new_person_fields(conn: DictConnection, person_ids: set[str]) -> dict[str, tuple[Any, ...]]:
+    """The display fields and status of these new persons, as ``persons`` columns.
+
+    Their records are all among this run's new links (``match_new_links``: a new person has no
+    stored link yet), so the fields are those :func:`refresh_persons` would give them once the
+    links are written.
+    """
+    fields: dict[str, tuple[Any, ...]] = {}
+    if not person_ids:
+        return fields
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            f"""SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
+                      bool_or(r.active AND r.removed_at IS NULL) OVER (PARTITION BY l.person_id)
+               FROM match_new_links l JOIN source_records r ON r.id = l.record_id
+               WHERE l.new_person
+               ORDER BY l.person_id, {_FIELDS_ORDER}""".encode()
+        )
+        for pid, given, usage, academy, alive in cur:
+            if pid in person_ids:
+                fields[pid] = _fields_row(
+                    {
+                        "person_id": pid,
+                        "given_name": given,
+                        "usage_name": usage,
+                        "academy_code": academy,
+                        "alive": alive,
+                    }
+                )
+    return fields
+
+
+def _insert_persons(
+    conn: DictConnection, created: list[str], with_fields: set[str], fields: Mapping[str, tuple[Any, ...]]
+) -> None:
+    """The new persons, with their display fields and status in the same COPY (not a second
+    version of every new row afterwards). A new person in ``with_fields`` without any record is
+    ``left``; one outside ``with_fields`` keeps the defaults, as before."""
+    with (
+        _keys_checked_once(conn, "persons"),
+        conn.cursor().copy(
+            "COPY persons (id, display_name, given_name, family_name, academy_code, status) FROM STDIN"
+        ) as copy,
+    ):
+        for pid in created:
+            if pid in fields:
+                copy.write_row(fields[pid])
+            elif pid in with_fields:  # no record at all
+                copy.write_row((pid, "", None, None, None, "left"))
+            else:
+                copy.write_row((pid, "", None, None, None, "active"))
+
+
+@contextmanager
+def _keys_checked_once(conn: DictConnection, table: str) -> Iterator[None]:
+    """Around a bulk write into ``table`` (``persons`` or ``record_links``): when the table is
+    empty (a first run), its foreign keys are checked once for the whole table instead of row by
+    row.
+
+    A foreign key is checked row by row, each check locking the referenced row (1.2 million row
+    locks on the wide ``source_records`` and on ``persons``: most of the 211 s the links took at
+    1.2 million). Into an empty table the keys are dropped and added back in this transaction:
+    adding a key validates every row in one join, and a violation fails the statement, hence the
+    whole run, which rolls back (keys included). The definitions are read from the catalogue, so
+    the keys come back exactly as declared. Dropping a key locks the table and the one it
+    references exclusively until the run commits (readers wait): acceptable on a first run, when
+    there is no resolution to serve yet; later runs take the row-by-row path.
+    """
+    ident = sql.Identifier(table)
+    empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {}) AS empty").format(ident)).fetchone()
+    if empty is None or not empty["empty"]:
+        yield
+        return
+    keys = conn.execute(
+        """SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+           WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname""",
+        (table,),
+    ).fetchall()
+    for key in keys:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident, sql.Identifier(key["conname"]))
+        )
+    yield
+    for key in keys:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                ident, sql.Identifier(key["conname"]), sql.SQL(key["definition"])
+            )
+        )
+
+
+def _write_links(conn: DictConnection) -> None:
+    """``match_new_links`` into ``record_links``: one insert into an empty table (a first run, keys
+    checked once: :func:`_keys_checked_once`), else one upsert."""
+    empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM record_links) AS empty").fetchone()
+    if empty is not None and empty["empty"]:
+        with _keys_checked_once(conn, "record_links"):
+            conn.execute(
+                """INSERT INTO record_links (record_id, person_id, method, decided_by)
+                   SELECT record_id, person_id, method, 'engine' FROM match_new_links"""
+            )
+        return
+    conn.execute(
+        """INSERT INTO record_links (record_id, person_id, method, decided_by)
+           SELECT record_id, person_id, method, 'engine' FROM match_new_links
+           ON CONFLICT (record_id) DO UPDATE
+           SET person_id = EXCLUDED.person_id, linked_at = now(),
+               method = CASE WHEN record_links.method = 'human' THEN 'human' ELSE EXCLUDED.method END,
+               decided_by = CASE WHEN record_links.method = 'human' THEN record_links.decided_by
+                                 ELSE 'engine' END"""
+    )
+
+
+def refresh_persons(conn: DictConnection, person_ids: set[str]) -> None:
+    """Status and display fields of these persons, from their records (active ones first)."""
+    if not person_ids:
+        return
+    rows = conn.execute(
+        f"""SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
+                  bool_or(r.active AND r.removed_at IS NULL) OVER (PARTITION BY l.person_id) AS alive
+           FROM record_links l JOIN source_records r ON r.id = l.record_id
+           WHERE l.person_id = ANY(%s)
+           ORDER BY l.person_id, {_FIELDS_ORDER}""".encode(),
+        (sorted(person_ids),),
+    ).fetchall()
+    conn.execute(
+        """CREATE TEMP TABLE match_person_fields (id text, display_name text, given_name text,
+               family_name text, academy_code text, status text) ON COMMIT DROP"""
+    )
+    seen = set()
+    with conn.cursor().copy("COPY match_person_fields FROM STDIN") as copy:
+        for row in rows:
+            seen.add(row["person_id"])
+            copy.write_row(_fields_row(row))
+        # Persons left with no record at all (every record moved elsewhere or retired).
+        for pid in person_ids - seen:
+            copy.write_row((pid, None, None, None, None, "left"))
+    conn.execute(
+        """UPDATE persons p SET
+               display_name = coalesce(f.display_name, p.display_name),
+               given_name = coalesce(f.given_name, p.given_name),
+               family_name = coalesce(f.family_name, p.family_name),
+               academy_code = coalesce(f.academy_code, p.academy_code),
+               status = CASE WHEN p.status = 'merged' THEN 'merged' ELSE f.status END,
+               updated_at = now()
+           FROM match_person_fields f WHERE p.id = f.id"""
+    )
+
+
+def write_candidates(conn: DictConnection, result: MatchResult, run_id: int) -> None:
+    """Upsert the pairs to review; pending pairs this run no longer proposes become obsolete."""
+    scored = result.scored
+    review = np.flatnonzero(result.clustering.decisions == REVIEW).tolist()
+    conn.execute(
+        """CREATE TEMP TABLE match_new_candidates (record_a bigint, record_b bigint,
+               probability double precision, weight double precision, explanation jsonb)
+           ON COMMIT DROP"""
+    )
+    with conn.cursor().copy("COPY match_new_candidates FROM STDIN") as copy:
+        for k in review:
+            exp = scored.explain(k)
+            a, b = sorted((exp.left_id, exp.right_id))
+            copy.write_row((a, b, exp.match_probability, exp.match_weight, json.dumps(exp.as_dict())))
+    conn.execute(
+        """INSERT INTO match_candidates (record_a, record_b, probability, weight, explanation, run_id)
+           SELECT record_a, record_b, probability, weight, explanation, %s FROM match_new_candidates
+           ON CONFLICT (record_a, record_b) DO UPDATE
+           SET probability = EXCLUDED.probability, weight = EXCLUDED.weight,
+               explanation = EXCLUDED.explanation, run_id = EXCLUDED.run_id, updated_at = now(),
+               status = CASE WHEN match_candidates.status = 'obsolete' THEN 'pending'
+                             ELSE match_candidates.status END""",
+        (run_id,),
+    )
+    # Only pairs inside what this run re-matched can have become obsolete.
+    rematched = sorted(result.rematched) if result.rematched is not None else None
+    conn.execute(
+        """UPDATE match_candidates c SET status = 'obsolete', updated_at = now()
+           WHERE c.status = 'pending'
+             AND (%(all)s OR c.record_a = ANY(%(ids)s) OR c.record_b = ANY(%(ids)s))
+             AND NOT EXISTS (SELECT 1 FROM match_new_candidates n
+                             WHERE n.record_a = c.record_a AND n.record_b = c.record_b)""",
+        {"all": rematched is None, "ids": rematched or []},
+    )
