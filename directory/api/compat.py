@@ -8,12 +8,13 @@ that a Nextcloud or a Tchap can be pointed at the directory with configuration, 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from directory.api.deps import SearchKey, StateDep, authenticate, bearer_token
+from directory.api.deps import ApiState, SearchKey, StateDep, authenticate, bearer_token
 from directory.api.errors import ERROR_RESPONSES
 from directory.api.people import visible
 from directory.api.responses import json_response
@@ -25,6 +26,7 @@ from directory.api.schemas import (
     MatrixUsers,
     ShareesPublic,
 )
+from directory.apikeys import ApiKey
 from directory.errors import InvalidInputError, NotFoundError
 from directory.instances import Account, report_accounts
 from directory.ratelimit import cap_limit, check_query
@@ -34,6 +36,44 @@ from matching.normalize import normalize_text
 __all__ = ["router"]
 
 router = APIRouter(responses=ERROR_RESPONSES)
+
+
+@dataclass(frozen=True, slots=True)
+class _Searched:
+    """A dialect's search: the query as checked, the people shown, and whether more matched."""
+
+    text: str
+    found: list[Found]
+    limited: bool
+
+
+def _search(
+    state: ApiState,
+    key: ApiKey,
+    query: str,
+    limit: int | None,
+    *,
+    name: str = "search",
+    context: str | None = None,
+    tell_limited: bool = False,
+) -> _Searched:
+    """The same search as ``/v1/people/search``, in the key's academy: the query checked (422, naming
+    the dialect's parameter), the limit capped, the people shown counted. ``tell_limited`` asks
+    for one more to know whether more matched (Matrix's ``limited``)."""
+    settings = state.settings
+    text = check_query(
+        query,
+        min_length=settings.search_min_query_length,
+        max_length=settings.search_max_query_length,
+        name=name,
+    )
+    n = cap_limit(limit, settings.search_max_results)
+    found = state.search.search(
+        text, limit=n + 1 if tell_limited else n, context=context, academy=key.academy_code
+    )
+    shown = found[:n]
+    state.shown(key, shown)
+    return _Searched(text, shown, len(found) > n)
 
 
 def _gs_user(f: Found) -> dict[str, object]:
@@ -65,7 +105,6 @@ async def gs_users(
     keys: Annotated[list[str] | None, Query(alias="keys[]", description="`userid` and/or `email`.")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    settings = state.settings
     if exact:
         key.require("resolve")
         value = check_query(search, min_length=1, max_length=300, name="search")
@@ -82,17 +121,7 @@ async def gs_users(
             raise NotFoundError("no single user matches")
         state.shown(key, found)
         return json_response(_gs_user(found[0]))
-    text = check_query(
-        search,
-        min_length=settings.search_min_query_length,
-        max_length=settings.search_max_query_length,
-        name="search",
-    )
-    found = state.search.search(
-        text, limit=cap_limit(limit, settings.search_max_results), academy=key.academy_code
-    )
-    state.shown(key, found)
-    return json_response([_gs_user(f) for f in found])
+    return json_response([_gs_user(f) for f in _search(state, key, search, limit).found])
 
 
 @router.post(
@@ -146,22 +175,13 @@ async def sharees(
     context: Annotated[str | None, Query(max_length=254)] = None,
     instance: Annotated[str | None, Query(max_length=100, description="The calling instance.")] = None,
 ) -> Response:
-    settings = state.settings
-    text = check_query(
-        search,
-        min_length=settings.search_min_query_length,
-        max_length=settings.search_max_query_length,
-        name="search",
-    )
-    found = state.search.search(
-        text, limit=cap_limit(perPage, settings.search_max_results), context=context, academy=key.academy_code
-    )
-    state.shown(key, found)
+    searched = _search(state, key, search, perPage, context=context)
+    text = searched.text
     caller = instance or key.instance
     typed = normalize_text(text)
     exact_items: dict[str, list[dict[str, object]]] = {"users": [], "remotes": []}
     items: dict[str, list[dict[str, object]]] = {"users": [], "remotes": []}
-    for f in found:
+    for f in searched.found:
         p = f.fields()
         cloud_id = str(p.get("cloud_id") or "")
         userid, _, server = cloud_id.rpartition("@")
@@ -195,20 +215,9 @@ async def sharees(
     "`subline` is an addition that tells homonyms apart.",
 )
 async def matrix_search(state: StateDep, key: SearchKey, body: MatrixSearch) -> Response:
-    settings = state.settings
-    text = check_query(
-        body.search_term,
-        min_length=settings.search_min_query_length,
-        max_length=settings.search_max_query_length,
-        name="search_term",
-    )
-    limit = cap_limit(body.limit, settings.search_max_results)
-    found = state.search.search(text, limit=limit + 1, academy=key.academy_code)
-    limited = len(found) > limit
-    found = found[:limit]
-    state.shown(key, found)
+    searched = _search(state, key, body.search_term, body.limit, name="search_term", tell_limited=True)
     results = []
-    for f in found:
+    for f in searched.found:
         p = f.fields()
         email = str(p.get("email") or "")
         if not email:
@@ -217,10 +226,10 @@ async def matrix_search(state: StateDep, key: SearchKey, body: MatrixSearch) -> 
         label = domain.rsplit(".", 1)[0] if "." in domain else domain
         results.append(
             {
-                "user_id": f"@{email.replace('@', '-')}:{settings.tchap_homeserver}",
+                "user_id": f"@{email.replace('@', '-')}:{state.settings.tchap_homeserver}",
                 "display_name": f"{p['display_name']} [{label}]",
                 "avatar_url": None,
                 "subline": p["subline"],
             }
         )
-    return json_response({"limited": limited, "results": results})
+    return json_response({"limited": searched.limited, "results": results})
