@@ -3,9 +3,9 @@
     python -m bench.search_asgi DOCS.pkl --database-url postgresql://postgres@127.0.0.1/api_bench
 
 Builds the index from pickled documents (``bench/ldif_people.py``), then sends the query mix of
-``bench_search`` straight to the ASGI callable (no HTTP, no network: only the app's own cost),
-alternately with the lean path (``directory/api/fastpath.py``) and without it (FastAPI's route),
-answer cache off. The store holds only the API key.
+``bench_search`` (``bench/search_mix.py``) straight to the ASGI callable (no HTTP, no network:
+only the app's own cost), alternately with the lean path (``directory/api/fastpath.py``) and
+without it (FastAPI's route), answer cache off. The store holds only the API key.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
-    from bench import bench_search as b
+    from bench.search_load import request_path
+    from bench.search_mix import people_from_docs, query_mix
     from directory.api.app import create_app
     from directory.api.fastpath import SearchFastPath
     from directory.apikeys import create_key
@@ -38,11 +39,11 @@ def main(argv: list[str]) -> int:
 
     with args.docs.open("rb") as fh:
         docs, names = pickle.load(fh)  # our own benchmark file
-    people = b.people_from_docs(docs, names, 6000, args.seed)
+    people = people_from_docs(docs, names, 6000, args.seed)
     service = SearchService(None, refresh_interval=3600, cache_size=0)  # type: ignore[arg-type]
     service.install(docs)
     del docs, names
-    mix = b.query_mix(people, args.queries, args.seed)
+    mix = query_mix(people, args.queries, args.seed)
     with Database(args.database_url) as db:
         _, key = create_key(
             db, name=f"asgi-{int(time.time())}", scopes={"search"}, rate_limit_per_minute=10**8
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
 
     def scopes() -> Iterator[dict[str, Any]]:
         for q in mix:
-            path, _, qs = b.request_path(q).partition("?")
+            path, _, qs = request_path(q).partition("?")
             yield {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
                    "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": qs.encode(),
                    "root_path": "", "headers": [(b"host", b"bench"), (b"authorization", auth)],
