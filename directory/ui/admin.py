@@ -169,13 +169,8 @@ async def case_page(
     try:
         c = await run_in_threadpool(review.case, db, case_id, admin=session.admin)
     except NotFoundError:
-        return render(
-            request,
-            "error.html",
-            session=session,
-            status_code=404,
-            title="Case not found",
-            message=f"There is no case #{case_id} among the cases you can see.",
+        return _not_found(
+            request, session, "Case not found", f"There is no case #{case_id} among the cases you can see."
         )
     prev_id, next_id = await run_in_threadpool(
         neighbours, db, case_id, admin=session.admin, academy=_academy_filter(session, academy)
@@ -216,6 +211,11 @@ async def _decide(
     return redirect(request, f"/admin?{suffix}", session=session)
 
 
+def _not_found(request: Request, session: Session, title: str, message: str) -> Response:
+    """The page of a case or person the administrator cannot see (or that does not exist)."""
+    return render(request, "error.html", session=session, status_code=404, title=title, message=message)
+
+
 def _refused(request: Request, session: Session, exc: DirectoryError, *, back: str) -> Response:
     return render(
         request,
@@ -253,13 +253,11 @@ async def person_page(
     try:
         p = await run_in_threadpool(person, db_of(request), person_id, admin=session.admin)
     except NotFoundError:
-        return render(
+        return _not_found(
             request,
-            "error.html",
-            session=session,
-            status_code=404,
-            title="Person not found",
-            message=f"There is no person {person_id} among the people you can see.",
+            session,
+            "Person not found",
+            f"There is no person {person_id} among the people you can see.",
         )
     return render(
         request,
