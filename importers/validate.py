@@ -133,6 +133,11 @@ _ROLE_UID = re.compile(
     r"(?:remplacante?|stagiaire|invitee?|guest|formation|formateur|anonyme|utilisateur|user|generique|"
     r"compte|essai|vacataire|contractuel)[-_.]?[0-9]*"
 )
+_ROLE_WORDS: Final = (
+    *("remplacant", "stagiaire", "invite", "guest", "formation", "formateur", "anonyme", "utilisateur"),
+    *("user", "generique", "compte", "essai", "vacataire", "contractuel"),
+)
+"""The prefixes ``_ROLE_UID`` can match: a uid that starts with none of them skips the regex."""
 _MAILBOX_WORDS = re.compile(
     r"\b(?:SECRETARIAT|SECRÉTARIAT|SERVICE|SERVICES|DIRECTION|ACCUEIL|CELLULE|BUREAU|DIVISION|"
     r"PLATEFORME|SUPPORT|ASSISTANCE|MISSION|CONTACT|GESTION|INTENDANCE|VIE SCOLAIRE|CDI|"
@@ -199,7 +204,12 @@ def classify_kind(
     """
     if "onctionnel" in dn.lower() and _FUNCTIONAL_BRANCH.search(dn):
         return "functional"
-    if object_classes and PERSON_CLASSES.isdisjoint([oc.lower() for oc in object_classes]):
+    # Most entries spell "person" in lower case: only without it are the classes lower-cased.
+    if (
+        object_classes
+        and PERSON_CLASSES.isdisjoint(object_classes)
+        and PERSON_CLASSES.isdisjoint([oc.lower() for oc in object_classes])
+    ):
         return "functional"
     if uid:
         # Cheap tests first: nearly every uid is lower case and holds no "test"/"tst"/"demo".
@@ -208,7 +218,7 @@ def classify_kind(
         lowered = uid.lower()
         if ("test" in lowered or "tst" in lowered or "demo" in lowered) and _TEST_UID.search(lowered):
             return "functional"
-        if _ROLE_UID.fullmatch(lowered):
+        if lowered.startswith(_ROLE_WORDS) and _ROLE_UID.fullmatch(lowered):
             return "functional"
     if given_name and given_name.upper() in _PLACEHOLDER_NAMES:
         return "functional"

@@ -28,3 +28,23 @@ def test_key_never_shows() -> None:
 def test_empty_key_is_refused() -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         Hasher("")
+
+
+@pytest.mark.parametrize("secret", ["k", "k" * 40, "k" * 64, "k" * 65, "é" * 100, b"\x00\xff" * 3])
+def test_hash_is_hmac_sha256_for_every_key_length(secret: str | bytes) -> None:
+    # The hasher prepares the HMAC pads itself: keys shorter, as long as and longer than
+    # SHA-256's block (hashed first), each purpose, repeated calls on the prepared state.
+    key = secret.encode() if isinstance(secret, str) else secret
+    hasher = Hasher(secret)
+    for purpose, value in [("numen", "24E9812345ABC"), ("birth", "1980-01-02"), ("numen", "é"), ("x", "")]:
+        expected = hmac.new(key, purpose.encode() + b"\0" + value.encode(), hashlib.sha256).hexdigest()[:32]
+        assert hasher.hash(purpose, value) == expected
+        assert hasher.hash(purpose, value) == expected
+
+
+def test_hashers_with_one_secret_are_equal() -> None:
+    # Caches keyed on the hasher are shared by the feed runs of one process.
+    assert Hasher("k" * 40) == Hasher(b"k" * 40)
+    assert hash(Hasher("k" * 40)) == hash(Hasher("k" * 40))
+    assert Hasher("k" * 40) != Hasher("j" * 40)
+    assert Hasher("k" * 40) != "k" * 40

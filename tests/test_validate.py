@@ -229,3 +229,23 @@ def test_public_names_exist_and_are_documented(module: str) -> None:
         value = getattr(loaded, name)
         if inspect.isclass(value) or inspect.isfunction(value) or hasattr(value, "cache_info"):
             assert value.__doc__, f"{module}.{name} has no docstring"
+
+
+@pytest.mark.parametrize(
+    "uid",
+    [
+        *("remplacant1", "remplacante", "Stagiaire2", "invitee", "guest", "formation03", "formateur"),
+        *("anonyme", "utilisateur7", "user", "generique", "compte_1", "essai.2", "vacataire-4"),
+        "contractuel",
+    ],
+)
+def test_every_role_word_uid_is_functional(uid: str) -> None:
+    # The role-word test only runs the regex on uids starting with one of its words: each word
+    # of the regex, with or without its optional letter and number, must still be caught.
+    assert kind(uid=uid) == "functional"
+
+
+def test_person_classes_are_found_in_any_case() -> None:
+    assert kind(object_classes=["top", "INETORGPERSON"]) == "person"
+    assert kind(object_classes=["top", "Person"]) == "person"
+    assert kind(object_classes=["top", "account"]) == "functional"
