@@ -98,6 +98,7 @@ __all__ = [
 
 Attrs = MappingABC[str, Sequence[bytes | str]]
 """An entry's attributes as readers give them: name → values, ``str`` or undecoded ``bytes``."""
+_StrValues = MappingABC[str, Sequence[str]]
 
 MAPPING_VERSION: Final = 2
 """Part of every content hash: raise it when the mapping rules change what they produce, so that
@@ -493,7 +494,7 @@ def map_entry(
     # One pass over the mapped attributes builds the text to check, raw, and the content-hash
     # input. Then str.join refuses bytes (decode, slow path) and one regex search over the joined
     # text finds any control character.
-    values_by_key = cast(MappingABC[str, Sequence[str]], attrs)
+    values_by_key = cast(_StrValues, attrs)  # the alias, not a subscription: evaluated per entry
     if present and (sample := attrs[present[0][1]]) and isinstance(sample[0], bytes):
         values_by_key = _decoded(dn, attrs, layout)  # an LDAP reader's raw values: decode first
     while True:
@@ -532,11 +533,15 @@ def map_entry(
     if not joined.isprintable() and CONTROL_CHARACTERS.search(joined) is not None:
         raise InvalidEntry(CONTROL, _control_message(dn, values_by_key, present), dn=dn)
 
-    def values(lower: str) -> Sequence[str]:
-        key = actual.get(lower)
-        return values_by_key[key] if key is not None else ()
-
     first = firsts.get  # "" or None: absent
+    # Every value of a multi-valued field (inline lookups rather than a closure called six times).
+    spelt = actual.get
+    mails = values_by_key[k] if (k := spelt(c.mail_key)) is not None else ()
+    mail_aliases = values_by_key[k] if (k := spelt(c.mail_aliases_key)) is not None else ()
+    object_classes = values_by_key[k] if (k := spelt(c.object_class_key)) is not None else ()
+    rne_values = tuple(values_by_key[k]) if (k := spelt(c.main_uai_key)) is not None else ()
+    rne_list = tuple(values_by_key[k]) if (k := spelt(c.establishments_key)) is not None else ()
+    resp_list = tuple(values_by_key[k]) if (k := spelt(c.responsibilities_key)) is not None else ()
 
     # The content hash covers what the mapped fields are computed from: the raw attributes in
     # mapping order (operational ones left out: they change when nothing else does), the DN, the
@@ -565,7 +570,7 @@ def map_entry(
 
     mail: str | None = None
     aliases: list[str] = []
-    for value in values(c.mail_key):
+    for value in mails:
         stripped = value.strip()
         lowered = stripped.lower()
         if not lowered:
@@ -580,7 +585,7 @@ def map_entry(
             flags.append("mail_invalid")
         elif lowered.rpartition("@")[2] in _LEGACY_DOMAINS:
             flags.append("legacy_mail_domain")
-    for value in values(c.mail_aliases_key):
+    for value in mail_aliases:
         lowered = value.strip().lower()
         if lowered and lowered != mail:
             aliases.append(lowered)
@@ -591,7 +596,7 @@ def map_entry(
         given_name=given_name,
         names=(usage_name, common_name, display_name),
         mail=mail,
-        object_classes=values(c.object_class_key),
+        object_classes=object_classes,
     )
     if kind == "person":
         if uid is None:
@@ -643,9 +648,7 @@ def map_entry(
             birth_year = born.year
 
     main_uai, main_uai_valid, establishments, responsible, place_flags = establishments_of(
-        tuple(values(c.main_uai_key)),
-        tuple(values(c.establishments_key)),
-        tuple(values(c.responsibilities_key)),
+        rne_values, rne_list, resp_list
     )
     if place_flags:
         flags += place_flags
