@@ -61,6 +61,10 @@ class Hasher:
         outer.update(inner.digest())
         return outer.hexdigest()[:32]
 
+    def __reduce__(self) -> tuple[type[Hasher], tuple[bytes]]:
+        # The prepared hash states do not pickle: rebuild them from the key, as before.
+        return (Hasher, (self._key,))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Hasher):
             return NotImplemented

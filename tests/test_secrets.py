@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import pickle
 
 import pytest
 
@@ -48,3 +49,10 @@ def test_hashers_with_one_secret_are_equal() -> None:
     assert hash(Hasher("k" * 40)) == hash(Hasher("k" * 40))
     assert Hasher("k" * 40) != Hasher("j" * 40)
     assert Hasher("k" * 40) != "k" * 40
+
+
+def test_a_hasher_survives_pickling() -> None:
+    hasher = Hasher("k" * 40)
+    copy = pickle.loads(pickle.dumps(hasher))
+    assert copy == hasher
+    assert copy.hash("numen", "24E9812345ABC") == hasher.hash("numen", "24E9812345ABC")
