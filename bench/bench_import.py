@@ -377,6 +377,57 @@ def breakdown(path: Path) -> str:
     return "\n".join(out)
 
 
+def whole(path: Path, admin_url: str, rounds: int = 3) -> str:
+    """CPU per entry of a whole import of one LDIF file (read, map, stage, plan, apply) in this
+    process, into a fresh database each round, against the parse alone (the raw read).
+
+    ``process`` is every thread of this process (psycopg's queued writer included); ``main`` the
+    thread that reads, maps and writes the COPY text; PostgreSQL's CPU is not counted. Caches
+    start cold in the first round only, as in a worker's first feed; later rounds are warm.
+    """
+    import importers.pipeline as pipeline
+    import importers.stage as stage
+    from directory.secrets import Hasher
+    from importers.feeds import feed_for_ldif, load_feeds
+    from importers.ldif import raw_read
+
+    started = time.process_time()
+    entries = raw_read([path]).entries
+    parse = (time.process_time() - started) / entries * 1e6
+    staged: dict[str, float] = {}
+    staging = stage.stage_entries
+
+    def timed(*args: Any, **kwargs: Any) -> stage.StageResult:
+        main = time.thread_time()
+        result = staging(*args, **kwargs)
+        staged["main"] = time.thread_time() - main
+        return result
+
+    pipeline.stage_entries = timed  # type: ignore[attr-defined]
+    out = [
+        f"{path.name}: {entries} entries, parse alone {parse:.0f} µs CPU per entry",
+        "| round | load | µs CPU per entry (process) | of which the main thread in staging | × parse |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    try:
+        for n in range(1, rounds + 1):
+            url = fresh_database(admin_url, "import_bench_whole")
+            feed = feed_for_ldif(path, load_feeds(None))
+            load = os.getloadavg()[0]
+            started = time.process_time()
+            result = pipeline.import_ldif(url, path, feed, hasher=Hasher(SECRET))
+            cpu = (time.process_time() - started) / result.counts.read * 1e6
+            main = staged["main"] / result.counts.read * 1e6
+            out.append(
+                f"| {n}{' (cold)' if n == 1 else ''} | {load:.1f} | {cpu:.0f} | {main:.0f} "
+                f"| {cpu / parse:.2f} |"
+            )
+    finally:
+        pipeline.stage_entries = staging  # type: ignore[attr-defined]
+        drop_database(admin_url, "import_bench_whole")
+    return "\n".join(out)
+
+
 def report(steps: list[Step], args: argparse.Namespace) -> str:
     lines = [
         "| step | wall (s) | CPU (s) | rows | rows/s (wall) | peak RSS (MB) | load avg | note |",
@@ -455,6 +506,12 @@ def main(argv: list[str]) -> int:
         help="only print the CPU per entry of each stage on one LDIF file",
     )
     parser.add_argument(
+        "--whole",
+        type=Path,
+        metavar="FILE",
+        help="only print the CPU per entry of whole imports of one LDIF file, in this process",
+    )
+    parser.add_argument(
         "--slapd-dir",
         type=Path,
         help="keep slapd's database here and reuse it when it is already loaded with the same files "
@@ -476,6 +533,9 @@ def main(argv: list[str]) -> int:
     args.argv = argv
     if args.breakdown is not None:
         print(breakdown(args.breakdown))
+        return 0
+    if args.whole is not None:
+        print(whole(args.whole, args.admin_url))
         return 0
     JOBS[:] = ["--jobs", str(args.jobs)]
 
