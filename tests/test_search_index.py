@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from directory.search.documents import PersonDoc, index_tokens
@@ -139,14 +140,19 @@ def test_query_parsing() -> None:
     assert parse_query("a b c d e f g h i j").tokens == tuple("abcdefgh")
 
 
-@pytest.mark.parametrize("token", ["nathlie", "dupont", "aab", "x", "zz", "mmmm", "dupont1"])
+@pytest.mark.parametrize("token", ["nathlie", "dupont", "aab", "x", "zz", "mmmm", "dupont1", "1a2bb"])
 @pytest.mark.parametrize("width", [1, 4, 6, 7, 8, 24])
 def test_typo_arrays_hold_the_typo_variants_and_their_prefix_bounds(token: str, width: int) -> None:
-    from directory.search.query import prefix_upper, typo_arrays
+    from directory.search.query import prefix_hashes, prefix_upper, typo_arrays
 
-    variants, uppers = typo_arrays(token, width)
+    variants, uppers, hashes = typo_arrays(token, width)
     assert set(variants.tolist()) == {v.encode() for v in typo_variants(token) if len(v) <= width}
     assert uppers.tolist() == [prefix_upper(v) for v in variants.tolist()]
+    # Each variant's hash is the one the index computes for the same bytes as a token prefix.
+    matrix = np.frombuffer(variants.tobytes(), dtype=np.uint8).reshape(len(variants), width)
+    lengths = (matrix != 0).sum(axis=1)
+    assert hashes is not None
+    assert (hashes == prefix_hashes(matrix)[np.arange(len(variants)), lengths - 1]).all()
 
 
 def test_answers_are_remembered_until_the_index_changes() -> None:

@@ -20,4 +20,8 @@ def json_response(body: bytes | object, status: int = 200) -> Response:
 
 def people_body(found: Sequence[Found]) -> bytes:
     """``{"results": [person, ...]}`` from the stored fragments."""
-    return b'{"results":[' + b",".join(f.payload for f in found) + b"]}"
+    if found and all(f.index is found[0].index for f in found):
+        parts = found[0].index.payloads_of([f.idx for f in found])  # one gather, not one per person
+    else:
+        parts = [f.payload for f in found]
+    return b'{"results":[' + b",".join(parts) + b"]}"

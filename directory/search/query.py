@@ -24,6 +24,7 @@ __all__ = [
     "ParsedQuery",
     "TokenRanges",
     "parse_query",
+    "prefix_hashes",
     "prefix_upper",
     "typo_arrays",
     "typo_variants",
@@ -67,6 +68,13 @@ class TokenRanges:
     hi: npt.NDArray[np.int64]
     level: npt.NDArray[np.int8]
     postings: int
+    typo: bool = False
+    """Whether any range is a typo range (they come first)."""
+    exact: int = -1
+    """The token id of the first exact range, -1 when none."""
+    plain: tuple[tuple[int, int, int], ...] = ()
+    """The prefix and exact ranges as ``(lo, hi, level)`` (the last ones of the arrays), for the
+    checks that are cheaper in Python than in numpy on two or three numbers."""
 
 
 def parse_query(text: str) -> ParsedQuery:
@@ -109,11 +117,35 @@ def prefix_upper(prefix: bytes) -> bytes:
 _LETTERS = np.frombuffer(_ALPHABET.encode(), dtype=np.uint8)
 
 
+@lru_cache(maxsize=64)
+def _multipliers(width: int) -> npt.NDArray[np.uint64]:
+    """One fixed odd 64-bit multiplier per byte position (splitmix64 of the position: the same in
+    every process and for every width, so that index and queries hash alike)."""
+    z = (np.arange(1, width + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return (z ^ (z >> np.uint64(31))) | np.uint64(1)
+
+
+def prefix_hashes(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """Per row of zero-padded bytes, for every length ``k``: a 64-bit hash of the first ``k``
+    bytes (column ``k - 1``). Linear (sum of byte times position multiplier, modulo 2**64), so
+    zero padding adds nothing: a string's hash is the same at any width."""
+    rows, width = matrix.shape
+    weighted = matrix.astype(np.uint64) * _multipliers(width)
+    out: npt.NDArray[np.uint64] = np.cumsum(weighted, axis=1, dtype=np.uint64)
+    return out
+
+
 @lru_cache(maxsize=4096)
-def typo_arrays(token: str, width: int) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_]]:
-    """The typo variants of ``token`` no longer than ``width``, and their prefix upper bounds,
-    as fixed-width byte arrays ready for ``searchsorted`` against the vocabulary (cached:
-    the same tokens come back keystroke after keystroke).
+def typo_arrays(
+    token: str, width: int
+) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_], npt.NDArray[np.uint64] | None]:
+    """The typo variants of ``token`` no longer than ``width``, their prefix upper bounds, as
+    fixed-width byte arrays ready for ``searchsorted`` against the vocabulary, and the variants'
+    hashes (:func:`prefix_hashes`, whole variant; ``None`` for a non-ASCII token) with which the
+    index drops most variants before any string comparison (cached: the same tokens come back
+    keystroke after keystroke).
 
     The same set as :func:`typo_variants`, built as byte matrices by numpy: a full name's tokens
     are new on every query, and building a few hundred strings one by one in Python was the
@@ -123,35 +155,51 @@ def typo_arrays(token: str, width: int) -> tuple[npt.NDArray[np.bytes_], npt.NDA
         return (
             np.array(variants, dtype=f"S{width}"),
             np.array([prefix_upper(v) for v in variants], dtype=f"S{width}"),
+            None,
         )
     t = np.frombuffer(token.encode(), dtype=np.uint8)
-    idx, sub_pos, sub_letter, swap_pos, last = _typo_template(len(t), width)
-    if not len(idx):
+    template = _typo_template(len(t), width)
+    if not len(template.idx):
         empty = np.zeros(0, dtype=f"S{width}")
-        return empty, empty
-    # One gather builds every variant: column indexes into the token, the alphabet and a 0 pad.
-    source = np.concatenate([t, _LETTERS, np.zeros(1, dtype=np.uint8)])
-    matrix = source[idx]
+        return empty, empty, np.zeros(0, dtype=np.uint64)
     # Drop the rows that give the token back: a letter substituted by itself, twins swapped.
-    same = np.zeros(len(idx), dtype=np.bool_)
-    subs = sub_pos >= 0
-    same[subs] = t[sub_pos[subs]] == sub_letter[subs]
-    swaps = swap_pos >= 0
-    same[swaps] = t[swap_pos[swaps]] == t[swap_pos[swaps] + 1]
+    letters = np.flatnonzero((t >= 97) & (t <= 122))  # digits have no substitution by themselves
+    drop = np.concatenate(
+        [template.sub_row[letters, t[letters] - 97], template.swap_row[np.flatnonzero(t[:-1] == t[1:])]]
+    )
+    keep = np.ones(len(template.idx), dtype=np.bool_)
+    keep[drop[drop >= 0]] = False
     # A few variants come twice (inserting the letter before its twin or after it): harmless,
     # the ranges' postings are deduplicated with the others, and sorting them would cost more.
-    keep = ~same
-    matrix, last = matrix[keep], last[keep]
+    # One gather builds every variant: column indexes into the token, the alphabet and a 0 pad.
+    source = np.concatenate([t, _LETTERS, np.zeros(1, dtype=np.uint8)])
+    matrix = source[template.idx[keep]]
+    last = template.last[keep]
     uppers = matrix.copy()
     uppers[np.arange(len(matrix)), last] += 1
-    return matrix.view(f"S{width}").ravel(), uppers.view(f"S{width}").ravel()
+    # The whole variant's hash (see prefix_hashes): padding bytes are zero and add nothing.
+    hashes = matrix.astype(np.uint64) @ _multipliers(width)
+    return matrix.view(f"S{width}").ravel(), uppers.view(f"S{width}").ravel(), hashes
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """How to build every edit-distance-1 variant of any token of one length (``_typo_template``)."""
+
+    idx: IntArray
+    """Per variant, per column: an index into token + alphabet + a zero byte."""
+    sub_row: IntArray
+    """``[position, letter]``: the row substituting that letter there (-1: none)."""
+    swap_row: IntArray
+    """``[position]``: the row swapping that position with the next (-1: none)."""
+    last: IntArray
+    """Per variant: its last column."""
 
 
 @lru_cache(maxsize=256)
-def _typo_template(n: int, width: int) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
-    """For tokens of ``n`` letters: the gather indexes of every edit-distance-1 variant no longer
-    than ``width`` (into token + alphabet + a zero byte), which rows substitute which letter at
-    which position, which rows swap which neighbours, and the last column of each variant."""
+def _typo_template(n: int, width: int) -> _Template:
+    """For tokens of ``n`` letters: how to build every edit-distance-1 variant no longer than
+    ``width`` (see ``_Template``)."""
     pad = n + 26  # the zero byte
     rows: list[list[int]] = []
     sub_pos: list[int] = []
@@ -178,7 +226,14 @@ def _typo_template(n: int, width: int) -> tuple[IntArray, IntArray, IntArray, In
         add([*tok[:i], i + 1, i, *tok[i + 2 :]], wp=i)
     lengths = [sum(1 for x in r if x != pad) for r in rows]
     matrix = np.array(rows, dtype=np.int64).reshape(len(rows), width)
-    return matrix, _ints(sub_pos), _ints(sub_letter), _ints(swap_pos), _ints(lengths) - 1
+    sub_row = np.full((n, 26), -1, dtype=np.int64)
+    swap_row = np.full(max(n - 1, 0), -1, dtype=np.int64)
+    for r, (sp, sl, wp) in enumerate(zip(sub_pos, sub_letter, swap_pos, strict=True)):
+        if sp >= 0:
+            sub_row[sp, sl - 97] = r
+        if wp >= 0:
+            swap_row[wp] = r
+    return _Template(matrix, sub_row, swap_row, _ints(lengths) - 1)
 
 
 def _ints(values: list[int]) -> IntArray:

@@ -27,7 +27,7 @@ from directory.db import Database
 from directory.errors import DatabaseError
 from directory.search.documents import PersonDoc, load_documents, load_establishments
 from directory.search.hooks import read_state
-from directory.search.index import ACADEMY_BIT, Hit, IntArray, SearchIndex
+from directory.search.index import ACADEMY_BIT, IntArray, SearchIndex
 from directory.search.query import ParsedQuery, parse_query
 from directory.sublines import assign_sublines
 
@@ -376,7 +376,7 @@ class SearchService:
                 query, establishments=establishments, academy_mask=mask, limit=limit, exclude=dead,
                 academy_bit=bit,
             )  # fmt: skip
-            found = [Found(ix, hit.idx, hit.score) for hit in hits]
+            found = [Found(ix, i, s) for i, s in zip(hits.idx, hits.score, strict=True)]
             return _distinct(exact + found)[:limit] if exact else found
         ranked: list[tuple[tuple[int, bool, bytes, str], Found]] = []
         for ix, dead in indexes:
@@ -388,14 +388,16 @@ class SearchService:
                 exclude=dead,
                 academy_bit=bit,
             )
-            ranked += [(_order(hit, ix), Found(ix, hit.idx, hit.score)) for hit in hits]
+            ranked += [
+                (_order(ix, i, s), Found(ix, i, s)) for i, s in zip(hits.idx, hits.score, strict=True)
+            ]
         ranked.sort(key=lambda item: item[0])
         return _distinct(exact + [f for _, f in ranked])[:limit]
 
 
-def _order(hit: Hit, ix: SearchIndex) -> tuple[int, bool, bytes, str]:
+def _order(ix: SearchIndex, idx: int, score: int) -> tuple[int, bool, bytes, str]:
     """The merge order across indexes: the same as the static rank inside one."""
-    return (-hit.score, not hit.has_account, hit.label_key, ix.pid(hit.idx))
+    return (-score, not bool(ix.has_account[idx]), bytes(ix.label_keys[idx]), ix.pid(idx))
 
 
 def _freeze() -> None:
