@@ -40,7 +40,14 @@ import numpy.typing as npt
 
 from directory.academies import ACADEMIES
 from directory.search.documents import PersonDoc
-from directory.search.query import ParsedQuery, TokenRanges, prefix_hashes, typo_arrays
+from directory.search.query import (
+    ParsedQuery,
+    TokenRanges,
+    prefix_hashes,
+    typo_arrays,
+    typo_hashes,
+    typo_rows,
+)
 
 __all__ = ["Ranked", "SearchIndex", "key_hash"]
 
@@ -291,7 +298,8 @@ class SearchIndex:
 
     def payloads_of(self, idxs: list[int]) -> list[bytes]:
         """The public JSON objects of several people (their offsets read in one gather)."""
-        bounds: list[int] = self.payload_off[np.array(idxs, dtype=np.int64)[:, None] + (0, 1)].ravel().tolist()
+        pairs = np.array(idxs, dtype=np.int64)[:, None] + (0, 1)  # (start, end) offsets per person
+        bounds: list[int] = self.payload_off[pairs].ravel().tolist()
         payload = self.payload
         return [payload[bounds[k] : bounds[k + 1]] for k in range(0, len(bounds), 2)]
 
@@ -362,12 +370,15 @@ class SearchIndex:
         postings = sum(int(off[hi]) - int(off[lo]) for lo, hi, _ in plain)
         exact = exacts[0][0] if exacts else -1
         if typos and len(token) >= TYPO_MIN_LENGTH:
-            variants, uppers, hashes = typo_arrays(token, self.width)
-            if hashes is not None and len(variants):
-                # Only the variants that start some token can have a non-empty range.
+            hashed = typo_hashes(token, self.width)
+            if hashed is None:
+                variants, uppers, _ = typo_arrays(token, self.width)
+            else:
+                # Only the variants that start some token can have a non-empty range: build those.
+                hashes, rows = hashed
                 bit = (hashes >> np.uint64(self.prefix_shift)).astype(np.int64)
                 known = (self.prefix_bits[bit >> 3] >> (bit & 7).astype(np.uint8)) & 1
-                variants, uppers = variants[known.view(np.bool_)], uppers[known.view(np.bool_)]
+                variants, uppers = typo_rows(token, self.width, rows[known.view(np.bool_)])
             if len(variants):
                 lo = self.vocab.searchsorted(variants, "left")
                 hi = self.vocab.searchsorted(uppers, "left")

@@ -27,6 +27,8 @@ __all__ = [
     "prefix_hashes",
     "prefix_upper",
     "typo_arrays",
+    "typo_hashes",
+    "typo_rows",
     "typo_variants",
 ]
 
@@ -131,37 +133,27 @@ def prefix_hashes(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
     """Per row of zero-padded bytes, for every length ``k``: a 64-bit hash of the first ``k``
     bytes (column ``k - 1``). Linear (sum of byte times position multiplier, modulo 2**64), so
     zero padding adds nothing: a string's hash is the same at any width."""
-    rows, width = matrix.shape
+    width = matrix.shape[1]
     weighted = matrix.astype(np.uint64) * _multipliers(width)
     out: npt.NDArray[np.uint64] = np.cumsum(weighted, axis=1, dtype=np.uint64)
     return out
 
 
 @lru_cache(maxsize=4096)
-def typo_arrays(
-    token: str, width: int
-) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_], npt.NDArray[np.uint64] | None]:
-    """The typo variants of ``token`` no longer than ``width``, their prefix upper bounds, as
-    fixed-width byte arrays ready for ``searchsorted`` against the vocabulary, and the variants'
-    hashes (:func:`prefix_hashes`, whole variant; ``None`` for a non-ASCII token) with which the
-    index drops most variants before any string comparison (cached: the same tokens come back
-    keystroke after keystroke).
+def typo_hashes(token: str, width: int) -> tuple[npt.NDArray[np.uint64], IntArray] | None:
+    """The hashes (:func:`prefix_hashes`, whole variant) of the typo variants of ``token`` no
+    longer than ``width``, and which rows of the token length's template they are (for
+    :func:`typo_rows`); ``None`` for a non-ASCII token (see :func:`typo_arrays`). Cached: the
+    same tokens come back keystroke after keystroke.
 
-    The same set as :func:`typo_variants`, built as byte matrices by numpy: a full name's tokens
-    are new on every query, and building a few hundred strings one by one in Python was the
-    largest single cost of a typo search (measured: ~1 ms of a ~2 ms request)."""
+    The index drops most variants by their hash before building any of them: for a new token
+    (every full name brings some), building all of them was most of the cost of a typo search."""
     if not token.isascii() or not token:
-        variants = [v.encode() for v in typo_variants(token) if len(v) <= width]
-        return (
-            np.array(variants, dtype=f"S{width}"),
-            np.array([prefix_upper(v) for v in variants], dtype=f"S{width}"),
-            None,
-        )
+        return None
     t = np.frombuffer(token.encode(), dtype=np.uint8)
     template = _typo_template(len(t), width)
     if not len(template.idx):
-        empty = np.zeros(0, dtype=f"S{width}")
-        return empty, empty, np.zeros(0, dtype=np.uint64)
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     # Drop the rows that give the token back: a letter substituted by itself, twins swapped.
     letters = np.flatnonzero((t >= 97) & (t <= 122))  # digits have no substitution by themselves
     drop = np.concatenate(
@@ -171,15 +163,51 @@ def typo_arrays(
     keep[drop[drop >= 0]] = False
     # A few variants come twice (inserting the letter before its twin or after it): harmless,
     # the ranges' postings are deduplicated with the others, and sorting them would cost more.
-    # One gather builds every variant: column indexes into the token, the alphabet and a 0 pad.
-    source = np.concatenate([t, _LETTERS, np.zeros(1, dtype=np.uint8)])
-    matrix = source[template.idx[keep]]
-    last = template.last[keep]
+    # Hashes are linear in the bytes: one product with the template's weights gives them all.
+    hashes = (template.weights @ _source(t).astype(np.uint64))[keep]
+    return hashes, np.flatnonzero(keep)
+
+
+def typo_rows(
+    token: str, width: int, rows: IntArray
+) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_]]:
+    """The typo variants of ``token`` of these template rows (:func:`typo_hashes`) and their
+    prefix upper bounds, as fixed-width byte arrays ready for ``searchsorted`` against the
+    vocabulary."""
+    template = _typo_template(len(token), width)
+    # One gather builds the variants: column indexes into the token, the alphabet and a 0 pad.
+    matrix = _source(np.frombuffer(token.encode(), dtype=np.uint8))[template.idx[rows]]
     uppers = matrix.copy()
-    uppers[np.arange(len(matrix)), last] += 1
-    # The whole variant's hash (see prefix_hashes): padding bytes are zero and add nothing.
-    hashes = matrix.astype(np.uint64) @ _multipliers(width)
-    return matrix.view(f"S{width}").ravel(), uppers.view(f"S{width}").ravel(), hashes
+    uppers[np.arange(len(matrix)), template.last[rows]] += 1
+    return matrix.view(f"S{width}").ravel(), uppers.view(f"S{width}").ravel()
+
+
+def _source(t: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    return np.concatenate([t, _LETTERS, np.zeros(1, dtype=np.uint8)])
+
+
+@lru_cache(maxsize=1024)
+def typo_arrays(
+    token: str, width: int
+) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bytes_], npt.NDArray[np.uint64] | None]:
+    """All the typo variants of ``token`` no longer than ``width``, their prefix upper bounds,
+    as fixed-width byte arrays, and their hashes (``None`` for a non-ASCII token).
+
+    The same set as :func:`typo_variants`, built as byte matrices by numpy (:func:`typo_rows`):
+    building a few hundred strings one by one in Python was the largest single cost of a typo
+    search (measured: ~1 ms of a ~2 ms request). Non-ASCII tokens (which normalised queries do
+    not have) are built in Python."""
+    hashed = typo_hashes(token, width)
+    if hashed is None:
+        variants = [v.encode() for v in typo_variants(token) if len(v) <= width]
+        return (
+            np.array(variants, dtype=f"S{width}"),
+            np.array([prefix_upper(v) for v in variants], dtype=f"S{width}"),
+            None,
+        )
+    hashes, rows = hashed
+    variants, uppers = typo_rows(token, width, rows)
+    return variants, uppers, hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +216,8 @@ class _Template:
 
     idx: IntArray
     """Per variant, per column: an index into token + alphabet + a zero byte."""
+    weights: npt.NDArray[np.uint64]
+    """Per variant, per source byte: its hash multiplier (a variant's hash is ``weights @ source``)."""
     sub_row: IntArray
     """``[position, letter]``: the row substituting that letter there (-1: none)."""
     swap_row: IntArray
@@ -226,6 +256,12 @@ def _typo_template(n: int, width: int) -> _Template:
         add([*tok[:i], i + 1, i, *tok[i + 2 :]], wp=i)
     lengths = [sum(1 for x in r if x != pad) for r in rows]
     matrix = np.array(rows, dtype=np.int64).reshape(len(rows), width)
+    weights = np.zeros((len(rows), pad + 1), dtype=np.uint64)
+    multipliers = _multipliers(width)
+    everyone = np.arange(len(rows))
+    for j in range(width):  # column j adds its source byte times the multiplier of position j
+        weights[everyone, matrix[:, j]] += multipliers[j]
+    weights[:, pad] = 0  # the zero byte adds nothing anyway
     sub_row = np.full((n, 26), -1, dtype=np.int64)
     swap_row = np.full(max(n - 1, 0), -1, dtype=np.int64)
     for r, (sp, sl, wp) in enumerate(zip(sub_pos, sub_letter, swap_pos, strict=True)):
@@ -233,7 +269,7 @@ def _typo_template(n: int, width: int) -> _Template:
             sub_row[sp, sl - 97] = r
         if wp >= 0:
             swap_row[wp] = r
-    return _Template(matrix, sub_row, swap_row, _ints(lengths) - 1)
+    return _Template(matrix, weights, sub_row, swap_row, _ints(lengths) - 1)
 
 
 def _ints(values: list[int]) -> IntArray:

@@ -388,9 +388,7 @@ class SearchService:
                 exclude=dead,
                 academy_bit=bit,
             )
-            ranked += [
-                (_order(ix, i, s), Found(ix, i, s)) for i, s in zip(hits.idx, hits.score, strict=True)
-            ]
+            ranked += [(_order(ix, i, s), Found(ix, i, s)) for i, s in zip(hits.idx, hits.score, strict=True)]
         ranked.sort(key=lambda item: item[0])
         return _distinct(exact + [f for _, f in ranked])[:limit]
 
