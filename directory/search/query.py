@@ -199,10 +199,10 @@ def typo_arrays(
     not have) are built in Python."""
     hashed = typo_hashes(token, width)
     if hashed is None:
-        variants = [v.encode() for v in typo_variants(token) if len(v) <= width]
+        built = [v.encode() for v in typo_variants(token) if len(v) <= width]
         return (
-            np.array(variants, dtype=f"S{width}"),
-            np.array([prefix_upper(v) for v in variants], dtype=f"S{width}"),
+            np.array(built, dtype=f"S{width}"),
+            np.array([prefix_upper(v) for v in built], dtype=f"S{width}"),
             None,
         )
     hashes, rows = hashed
