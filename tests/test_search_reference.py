@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.search_mix import people_from_docs, query_mix
 from bench.ldif_people import load_people
+from bench.search_mix import people_from_docs, query_mix
 from directory.academies import ACADEMIES
 from directory.search.documents import PersonDoc
 from directory.search.index import ACADEMY_BIT, EXACT, PREFIX, TYPO, TYPO_MIN_LENGTH
