@@ -36,10 +36,26 @@ from .compare import DEFAULT_NEIGHBOURS
 from .errors import IncrementalStateError
 from .features import RecordTable, build_table
 from .identity import IdentityChange, assign_identities
-from .keys import BlockingStats, CandidatePairs, block_index, candidate_pairs, rows_sharing_blocks
+from .keys import (
+    BlockingStats,
+    CandidatePairs,
+    block_index,
+    candidate_pairs,
+    rows_in_blocks,
+    rows_sharing_blocks,
+)
 from .model import Model, fit_model
 from .records import Record
-from .scoring import PairExplanation, ScoredPairs, departing, score_pairs, transfer_in_progress
+from .scoring import (
+    PairExplanation,
+    ScoredPairs,
+    TransferPrior,
+    departing,
+    departure_anchor,
+    score_pairs,
+    transfer_in_progress,
+    transfer_prior,
+)
 
 __all__ = [
     "MatchResult",
@@ -83,11 +99,18 @@ class MatchState:
     """Record id → cluster label (the smallest record id of its cluster)."""
     oversize_keys: list[str] = field(default_factory=list)
     """Blocks the previous run skipped as larger than the bound."""
+    departure_anchor: int | None = None
+    """The previous run's "now" for departures (:func:`matching.scoring.departure_anchor`); None
+    when unknown (then every recent departure is re-matched)."""
 
     def to_json(self) -> str:
         """The state as JSON."""
         return json.dumps(
-            {"clusters": [[r, c] for r, c in self.clusters.items()], "oversize": self.oversize_keys}
+            {
+                "clusters": [[r, c] for r, c in self.clusters.items()],
+                "oversize": self.oversize_keys,
+                "departure_anchor": self.departure_anchor,
+            }
         )
 
     @classmethod
@@ -95,9 +118,11 @@ class MatchState:
         """Read a state written by :meth:`to_json`."""
         try:
             doc = json.loads(text)
+            anchor = doc.get("departure_anchor")
             return cls(
                 clusters={int(r): int(c) for r, c in doc["clusters"]},
                 oversize_keys=[str(k) for k in doc["oversize"]],
+                departure_anchor=None if anchor is None else int(anchor),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise IncrementalStateError(f"malformed matching state: {exc}") from exc
@@ -170,13 +195,15 @@ class MatchResult:
 
     def groups(self, record_ids: Iterable[int] | None = None) -> list[list[int]]:
         """Clusters as lists of record ids (only those holding one of ``record_ids`` when given)."""
+        wanted: set[int] | None = None
+        if record_ids is not None:
+            # only the wanted clusters' lists are built: an incremental run wants a few thousand
+            wanted = {self.clusters[r] for r in record_ids if r in self.clusters}
         by_label: dict[int, list[int]] = {}
         for rid, lab in self.clusters.items():
-            by_label.setdefault(lab, []).append(rid)
-        if record_ids is None:
-            return list(by_label.values())
-        wanted = {self.clusters[r] for r in record_ids if r in self.clusters}
-        return [by_label[lab] for lab in wanted]
+            if wanted is None or lab in wanted:
+                by_label.setdefault(lab, []).append(rid)
+        return list(by_label.values())
 
 
 class _Clock:
@@ -212,10 +239,11 @@ def _score(
     pairs: CandidatePairs,
     departs: npt.NDArray[np.bool_],
     settings: MatchSettings,
+    prior: TransferPrior | None,
 ) -> ScoredPairs:
     """Score the candidate pairs, then let a departing record's transfer win (as both runs do)."""
     scored = score_pairs(model, table, pairs.left, pairs.right, neighbours=settings.neighbours)
-    return transfer_in_progress(table, scored, departs, link_threshold=settings.link_threshold)
+    return transfer_in_progress(table, scored, departs, link_threshold=settings.link_threshold, prior=prior)
 
 
 def _cluster(
@@ -238,6 +266,7 @@ def _result(
     scored: ScoredPairs,
     clustering: Clustering,
     pairs: CandidatePairs,
+    anchor: int | None,
     rematched: frozenset[int] | None = None,
 ) -> MatchResult:
     """The run's result, its clock stopped; ``rematched`` for an incremental run."""
@@ -249,7 +278,7 @@ def _result(
         scored=scored,
         clustering=clustering,
         blocking=pairs.stats,
-        state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys),
+        state=MatchState(clusters=clusters, oversize_keys=pairs.oversize_keys, departure_anchor=anchor),
         timings=clock.wall,
         cpu_timings=clock.cpu,
         rematched=rematched,
@@ -263,23 +292,30 @@ def link_full(
     constraints: Constraints = NO_CONSTRAINTS,
     settings: MatchSettings = DEFAULT_SETTINGS,
 ) -> MatchResult:
-    """Match all ``records`` (or a table already built from them); fit a model first when none is given."""
+    """Match all ``records`` (or a table already built from them); fit a model first when none is given.
+
+    Fitting also estimates the transfer prior (π and N of ``scoring.transfer_in_progress``) and keeps
+    it in the model's ``stats``; a given model's prior is used as it is (one fitted before the prior
+    was kept gets it estimated from these records, as incremental runs then do).
+    """
     clock = _Clock()
     table = _table(records)
     clock.lap("prepare")
     pairs = candidate_pairs(table, max_block_size=settings.max_block_size)
     clock.lap("blocking")
+    departs = departing(table)
     if model is None:
         model = fit_model(
             table, random_pairs=settings.random_pairs, seed=settings.seed, neighbours=settings.neighbours
         )
+        model.stats.update(transfer_prior(table, departs).to_stats())
     clock.lap("fit")
-    scored = _score(model, table, pairs, departing(table), settings)
+    scored = _score(model, table, pairs, departs, settings, TransferPrior.from_stats(model.stats))
     clock.lap("scoring")
     clustering = _cluster(table, scored, constraints, settings)
     clusters = _labels(table, clustering)
     clock.lap("clustering")
-    return _result(clock, clusters, model, table, scored, clustering, pairs)
+    return _result(clock, clusters, model, table, scored, clustering, pairs, departure_anchor(table))
 
 
 def link_incremental(
@@ -291,6 +327,7 @@ def link_incremental(
     model: Model,
     constraints: Constraints = NO_CONSTRAINTS,
     settings: MatchSettings = DEFAULT_SETTINGS,
+    previous_keys: npt.NDArray[np.int64] | None = None,
 ) -> MatchResult:
     """Re-match what changed since ``previous``; the clusters equal those of a full run with ``model``.
 
@@ -299,6 +336,11 @@ def link_incremental(
     ``changed`` the ids of records whose content
     changed (new records and records absent from ``records`` are found by comparing with the state,
     so ``removed`` is only a cross-check and may be left empty).
+
+    ``previous_keys``: the block keys (:func:`matching.keys.block_keys` of their previous rows, in
+    this table's codes) that the changed and removed records had before. With them, and a model and
+    state that keep the transfer prior and the departure anchor, only the recent departures whose
+    candidates may have changed are re-matched; without, every recent departure is.
     """
     clock = _Clock()
     table = _table(records)
@@ -347,14 +389,31 @@ def link_incremental(
             seen_labels.update(labels)
             region[rows_of_clusters(labels)] = True
 
-    # Recent departures are always re-matched: whether one is linked depends on all of its live
-    # candidates (``scoring.transfer_in_progress``), and a rival may have changed or gone anywhere.
+    # Whether a recent departure is linked depends on all of its live candidates
+    # (``scoring.transfer_in_progress``): it is re-matched when one of them may have changed.
     departs = departing(table)
-    region |= departs
+    anchor = departure_anchor(table)
+    prior = TransferPrior.from_stats(model.stats)
+    if prior is None or previous.departure_anchor is None or previous_keys is None:
+        # π and N would follow the data, or the rivals' old blocks are unknown: every one
+        region |= departs
+    else:
+        if anchor != previous.departure_anchor:
+            # "now" moved: the records that started or stopped being recent departures
+            region |= departs ^ departing(table, anchor=previous.departure_anchor)
+        # a candidate that changed or appeared shares a block with it now (in the region above);
+        # one that changed or left shared one with it before
+        region |= departs & rows_in_blocks(
+            table,
+            previous_keys,
+            max_block_size=settings.max_block_size,
+            previous_oversize=previous.oversize_keys,
+            index=index,
+        )
     absorb_clusters(np.flatnonzero(region & known))
     while True:
         pairs = candidate_pairs(table, max_block_size=settings.max_block_size, focus=region, index=index)
-        scored = _score(model, table, pairs, departs, settings)
+        scored = _score(model, table, pairs, departs, settings, prior)
         linked = scored.match_probability >= settings.link_threshold
         ends = np.r_[scored.left[linked], scored.right[linked]].astype(np.int64)
         outside = ends[~region[ends]]
@@ -384,7 +443,15 @@ def link_incremental(
         clusters[rid] = lab
     clock.lap("clustering")
     return _result(
-        clock, clusters, model, table, scored, clustering, pairs, frozenset(table.ids[region_rows].tolist())
+        clock,
+        clusters,
+        model,
+        table,
+        scored,
+        clustering,
+        pairs,
+        anchor,
+        frozenset(table.ids[region_rows].tolist()),
     )
 
 

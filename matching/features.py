@@ -27,6 +27,7 @@ __all__ = [
     "RecordTable",
     "Vocab",
     "build_table",
+    "take_rows",
     "update_table",
 ]
 
@@ -304,4 +305,16 @@ def update_table(base: RecordTable, records: Sequence[Record], removed: Iterable
         given_names=part.given_names,
         phonetics=part.phonetics,
         other=part.other,
+    )
+
+
+def take_rows(table: RecordTable, rows: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> RecordTable:
+    """The table of some of ``table``'s rows (a mask or row numbers), sharing its vocabularies."""
+    return RecordTable(
+        **{name: getattr(table, name)[rows] for name in _ROW_COLUMNS},
+        surname_multi=table.surname_multi,
+        surnames=table.surnames,
+        given_names=table.given_names,
+        phonetics=table.phonetics,
+        other=table.other,
     )

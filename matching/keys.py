@@ -46,6 +46,7 @@ __all__ = [
     "key_name",
     "key_of_name",
     "pairs_of_blocks",
+    "rows_in_blocks",
     "rows_sharing_blocks",
 ]
 
@@ -224,6 +225,32 @@ def key_of_name(table: RecordTable, name: str) -> int | None:
     if a == MISSING or b == MISSING:
         return None
     return (family << 56) | (a << 28) | b
+
+
+def rows_in_blocks(
+    table: RecordTable,
+    keys: npt.NDArray[np.int64],
+    *,
+    max_block_size: int,
+    previous_oversize: Iterable[str] = (),
+    index: BlockIndex | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Rows of the blocks named by packed ``keys`` (in this table's codes) that had pairs before or
+    have them now: a block over the bound both in the previous run (``previous_oversize``) and now
+    gave no pair either time and is left out."""
+    index = index or block_index(table)
+    out = np.zeros(len(table), dtype=np.bool_)
+    if not len(index.starts) or not len(keys):
+        return out
+    block_keys_ = index.keys[index.starts]
+    named = np.isin(block_keys_, keys)
+    big = index.sizes > _bounds(block_keys_ >> _SHIFT_F, max_block_size)
+    wanted = {k for k in (key_of_name(table, name) for name in previous_oversize) if k is not None}
+    if wanted:
+        was_big = np.isin(block_keys_, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
+        named &= ~(big & was_big)
+    out[index.rows[np.repeat(named, index.sizes)]] = True
+    return out
 
 
 def pairs_of_blocks(

@@ -24,10 +24,13 @@ __all__ = [
     "ComparisonExplanation",
     "PairExplanation",
     "ScoredPairs",
+    "TransferPrior",
     "departing",
+    "departure_anchor",
     "probability",
     "score_pairs",
     "transfer_in_progress",
+    "transfer_prior",
 ]
 
 TRANSFER_WINDOW_DAYS = 183
@@ -191,29 +194,89 @@ def score_pairs(
     )
 
 
+def departure_anchor(records: Sequence[Record] | RecordTable) -> int | None:
+    """The latest ``left_on`` of the data (a proleptic ordinal), which stands for "now"; None when
+    no record carries one."""
+    if not isinstance(records, RecordTable):
+        records = build_table(records)
+    days = records.left_on
+    known = days != MISSING
+    return int(days[known].max()) if known.any() else None
+
+
 def departing(
-    records: Sequence[Record] | RecordTable, *, window_days: int = TRANSFER_WINDOW_DAYS
+    records: Sequence[Record] | RecordTable,
+    *,
+    window_days: int = TRANSFER_WINDOW_DAYS,
+    anchor: int | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Per record: inactive, and left its post at most ``window_days`` before the latest departure.
 
-    The latest ``left_on`` of the data stands for "now", so that the result depends on the records
-    alone (a full and an incremental run on the same records agree). Read from the table's
-    ``left_on`` column, so that an incremental run over a kept table sees every departure, not
-    only the records it prepared again.
+    The latest ``left_on`` of the data (:func:`departure_anchor`) stands for "now", so that the
+    result depends on the records alone (a full and an incremental run on the same records agree).
+    ``anchor`` replaces it (an incremental run asks which records departed as the previous run saw
+    them). Read from the table's ``left_on`` column, so that an incremental run over a kept table
+    sees every departure, not only the records it prepared again.
     """
     if not isinstance(records, RecordTable):
         records = build_table(records)
     days = records.left_on
     known = days != MISSING
-    if not known.any():
+    latest = departure_anchor(records) if anchor is None else anchor
+    if latest is None:
         return np.zeros(len(days), dtype=np.bool_)
-    latest = int(days[known].max())
-    out: npt.NDArray[np.bool_] = known & (latest - days <= window_days)
+    out: npt.NDArray[np.bool_] = known & (days <= latest) & (latest - days <= window_days)
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class TransferPrior:
+    """What :func:`transfer_in_progress` needs beyond a record's own pairs: ``share`` (π, the share
+    of recent departures that have a live record; 0 when the data cannot tell) and ``live`` (N, the
+    live records). Estimated when the model is fitted and kept with it, so that a record's
+    posterior depends on its own candidates only and a change elsewhere cannot move it."""
+
+    share: float
+    live: int
+
+    def to_stats(self) -> dict[str, float]:
+        """As the model's ``stats`` entries."""
+        return {"transfer_share": self.share, "transfer_live": float(self.live)}
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, float]) -> TransferPrior | None:
+        """From a model's ``stats``; None for a model fitted before the prior was kept."""
+        if "transfer_share" not in stats or "transfer_live" not in stats:
+            return None
+        return cls(share=float(stats["transfer_share"]), live=int(stats["transfer_live"]))
+
+
+def transfer_prior(table: RecordTable, departing_rows: npt.NDArray[np.bool_]) -> TransferPrior:
+    """Estimate π and N from the data (see :func:`transfer_in_progress`).
+
+    π: among recent departures carrying a NUMEN, the share whose NUMEN a live record carries,
+    divided by the share of live records carrying one (capped); 0 with fewer than
+    ``TRANSFER_MIN_ANCHORS`` such departures.
+    """
+    live = table.active
+    n_live = int(live.sum())
+    numen = table.numen
+    departing_numen = np.flatnonzero(departing_rows & (numen != MISSING))
+    live_numen = numen[live & (numen != MISSING)]
+    if n_live == 0 or len(departing_numen) < TRANSFER_MIN_ANCHORS or not len(live_numen):
+        return TransferPrior(share=0.0, live=n_live)
+    anchored = float(np.isin(numen[departing_numen], live_numen).mean())
+    share = len(live_numen) / n_live
+    return TransferPrior(share=min(anchored / share, TRANSFER_SHARE_MAX), live=n_live)
+
+
 def transfer_in_progress(
-    table: RecordTable, scored: ScoredPairs, departing_rows: npt.NDArray[np.bool_], *, link_threshold: float
+    table: RecordTable,
+    scored: ScoredPairs,
+    departing_rows: npt.NDArray[np.bool_],
+    *,
+    link_threshold: float,
+    prior: TransferPrior | None = None,
 ) -> ScoredPairs:
     """Links a record that left its post recently to its one likely new record.
 
@@ -226,10 +289,10 @@ def transfer_in_progress(
 
         P(b_j is a's new record) = (π λ_j / N) / (1 - π + Σ_i π λ_i / N)
 
-    ``π`` is estimated from the data: among recent departures carrying a NUMEN, the share whose NUMEN
-    a live record carries, divided by the share of live records carrying one. A pair's probability
-    is raised to this posterior only when it reaches ``link_threshold`` (otherwise it keeps its
-    Fellegi-Sunter probability): a candidate that has rivals with similar evidence is not linked.
+    ``π`` and ``N`` are ``prior`` (kept with the model), else estimated from the data
+    (:func:`transfer_prior`). A pair's probability is raised to this posterior only when it reaches
+    ``link_threshold`` (otherwise it keeps its Fellegi-Sunter probability): a candidate that has
+    rivals with similar evidence is not linked.
 
     Leaving out candidates only raises a posterior, so a run that scores a subset of a record's
     pairs (an incremental run) links at most what a full run would; the incremental run then adds
@@ -237,18 +300,12 @@ def transfer_in_progress(
     """
     n = len(table)
     live = table.active
-    n_live = int(live.sum())
-    if not len(scored) or n_live == 0 or not departing_rows.any():
+    if not len(scored) or not departing_rows.any():
         return scored
-    numen = table.numen
-    departing_numen = np.flatnonzero(departing_rows & (numen != MISSING))
-    live_numen = numen[live & (numen != MISSING)]
-    if len(departing_numen) < TRANSFER_MIN_ANCHORS or not len(live_numen):
-        return scored
-    anchored = float(np.isin(numen[departing_numen], live_numen).mean())
-    share = len(live_numen) / n_live
-    pi = min(anchored / share, TRANSFER_SHARE_MAX)
-    if pi <= 0:
+    if prior is None:
+        prior = transfer_prior(table, departing_rows)
+    pi, n_live = prior.share, prior.live
+    if pi <= 0 or n_live <= 0:
         return scored
     left, right = scored.left.astype(np.intp), scored.right.astype(np.intp)
     left_departs = departing_rows[left] & live[right]

@@ -145,10 +145,17 @@ def read_queue(conn: DictConnection) -> dict[int, int]:
         return dict(cur.fetchall())
 
 
-def state_from_links(links: Mapping[int, str], oversize: list[str]) -> MatchState:
+def state_from_links(links: Mapping[int, str], oversize: list[str], anchor: int | None = None) -> MatchState:
     """The engine's previous state from stored links: each record labelled by the smallest record
-    id of its person."""
+    id of its person; ``anchor`` is the previous run's departure anchor."""
     smallest: dict[str, int] = {}
+    get = smallest.get
     for rid, pid in links.items():
-        smallest[pid] = min(smallest.get(pid, rid), rid)
-    return MatchState(clusters={rid: smallest[pid] for rid, pid in links.items()}, oversize_keys=oversize)
+        m = get(pid)
+        if m is None or rid < m:
+            smallest[pid] = rid
+    return MatchState(
+        clusters={rid: smallest[pid] for rid, pid in links.items()},
+        oversize_keys=oversize,
+        departure_anchor=anchor,
+    )

@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from directory.db import Database
 from directory.matchrun.read import (
     load_records,
@@ -28,7 +31,8 @@ from directory.matchrun.write import write_result
 from matching.cluster import Constraints
 from matching.engine import DEFAULT_SETTINGS, MatchResult, MatchSettings, link_full, link_incremental
 from matching.errors import MatchingError
-from matching.features import RecordTable, update_table
+from matching.features import RecordTable, take_rows, update_table
+from matching.keys import block_keys
 from matching.model import Model
 from matching.records import Record
 
@@ -90,7 +94,9 @@ def _run_locked(
             """SELECT id, model, stats FROM match_runs
                WHERE status = 'ok' AND model IS NOT NULL ORDER BY id DESC LIMIT 1"""
         ).fetchone()
-        latest = conn.execute("SELECT max(id) AS id FROM match_runs WHERE status = 'ok'").fetchone()
+        latest = conn.execute(
+            "SELECT id, stats FROM match_runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
         mode = "full" if full or last is None else "incremental"
         run_id = conn.execute("INSERT INTO match_runs (mode) VALUES (%s) RETURNING id", (mode,)).fetchone()[
             "id"
@@ -106,6 +112,7 @@ def _run_locked(
             queued = read_queue(conn)
             pending = set(queued)
             base, summary.table_cache = None, "off" if cache is None else "full run"
+            previous_keys = None
             if mode == "incremental" and cache is not None:
                 if previous_key is None:
                     summary.table_cache = "missing"
@@ -118,7 +125,11 @@ def _run_locked(
                 changed = load_records(conn, pending)
                 summary.timings["read_records"] = time.perf_counter() - t0
                 t1 = time.perf_counter()
+                # the blocks the queued records were in before: a recent departure that shared one
+                # with them may have lost or changed a rival (``matching.engine.link_incremental``)
+                old_rows = take_rows(base, np.isin(base.ids, np.fromiter(pending, np.int64, len(pending))))
                 records = update_table(base, changed, removed=pending)
+                previous_keys = block_keys(old_rows)[0]
                 summary.timings["update_table"] = time.perf_counter() - t1
             else:
                 records = load_records(conn)
@@ -131,7 +142,11 @@ def _run_locked(
             constraints = read_constraints(conn)
             summary.timings["read_links"] = time.perf_counter() - t1
             summary.timings["read"] = time.perf_counter() - t0
-            result = _link(records, previous, pending, constraints, last, mode, settings, refit=refit)
+            anchor = ((latest or {}).get("stats") or {}).get("departure_anchor")
+            result = _link(
+                records, previous, pending, constraints, last, mode, settings, refit=refit,
+                anchor=anchor, previous_keys=previous_keys,
+            )  # fmt: skip
             summary.timings.update({f"engine_{k}": v for k, v in result.timings.items()})
             summary.timings.update({f"engine_cpu_{k}": v for k, v in result.cpu_timings.items()})
             t0 = time.perf_counter()
@@ -141,7 +156,10 @@ def _run_locked(
             summary.timings["cpu"] = time.process_time() - cpu_started
             summary.peak_rss_mb = peak_rss_mb()
             model_json = json.loads(result.model.to_json()) if mode == "full" else None
-            stats = summary.as_dict() | {"oversize_keys": result.state.oversize_keys}
+            stats = summary.as_dict() | {
+                "oversize_keys": result.state.oversize_keys,
+                "departure_anchor": result.state.departure_anchor,
+            }
             conn.execute(
                 """UPDATE match_runs SET status = 'ok', ended_at = now(), stats = %s, model = %s
                    WHERE id = %s""",
@@ -185,6 +203,8 @@ def _link(
     settings: MatchSettings,
     *,
     refit: bool,
+    anchor: int | None,
+    previous_keys: npt.NDArray[np.int64] | None,
 ) -> MatchResult:
     if last is None:
         return link_full(records, constraints=constraints, settings=settings)
@@ -193,7 +213,7 @@ def _link(
         return link_full(records, model=None if refit else model, constraints=constraints, settings=settings)
     oversize = list((last["stats"] or {}).get("oversize_keys", []))
     # The previous clusters are those of the records the previous run saw: every linked one.
-    state = state_from_links(previous, oversize)
+    state = state_from_links(previous, oversize, anchor)
     current = set(records.ids.tolist()) if isinstance(records, RecordTable) else {r.id for r in records}
     changed = [rid for rid in pending if rid in current]
     removed = [rid for rid in pending if rid not in current and rid in previous]
@@ -205,6 +225,7 @@ def _link(
         model=model,
         constraints=constraints,
         settings=settings,
+        previous_keys=previous_keys,
     )
 
 

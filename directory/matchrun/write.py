@@ -29,7 +29,11 @@ from directory.search.hooks import bump_generation
 from matching.cluster import REVIEW, Constraints
 from matching.engine import MatchResult, assign_person_ids
 
-__all__ = ["refresh_persons", "write_candidates", "write_result"]
+__all__ = ["WRITE_WORK_MEM", "refresh_persons", "write_candidates", "write_result"]
+
+WRITE_WORK_MEM = "256MB"
+"""``work_mem`` of the run's transaction: the sorts by person of a first run (1.2 million links)
+then stay in memory instead of spilling to disk (measured in ``docs/benchmarks.md``)."""
 
 
 def write_result(
@@ -45,6 +49,7 @@ def write_result(
     counts of ``summary`` and times each step into ``summary.timings`` (``write_*``)."""
     lap = Laps(summary.timings, "write_")
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (DECISION_LOCK_KEY,))
+    conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WRITE_WORK_MEM)))
     change = assign_person_ids(result, previous, new_person_id)
     lap("identities")
     assignment = change.assignment
@@ -59,11 +64,14 @@ def write_result(
     summary.persons_split = len(change.split)
     summary.persons_retired = len(change.retired)
 
-    sizes = Counter(assignment.values())
+    # After an incremental run only re-matched records can have changed person, and a person of
+    # the region has all of its records in it (the region holds whole clusters).
+    scope = assignment if result.rematched is None else {r: assignment[r] for r in result.rematched}
+    sizes = Counter(scope.values())
     human = constraints.record_ids()
     changed_links = [
         (rid, pid, "human" if rid in human else ("singleton" if sizes[pid] == 1 else "model"))
-        for rid, pid in assignment.items()
+        for rid, pid in scope.items()
         if previous.get(rid) != pid
     ]
     summary.links_written = len(changed_links)
@@ -85,6 +93,8 @@ def write_result(
         with conn.cursor().copy("COPY match_new_links FROM STDIN") as copy:
             for rid, pid, method in changed_links:
                 copy.write_row((rid, pid, method, pid in created))
+        # a temporary table has no statistics: without them the joins below are planned blind
+        conn.execute("ANALYZE match_new_links")
     lap("links_copy")
     if created:
         fields = _new_person_fields(conn, created & refreshed)
@@ -115,8 +125,11 @@ def write_result(
     lap("pending")
 
 
-# The person's fields come from its records: an active one first, then the latest updated.
-_FIELDS_ORDER = "(r.active AND r.removed_at IS NULL) DESC, r.updated_at DESC, r.id"
+# The person's fields come from its records: an active one first, then the latest updated. The
+# first row of a person is then alive exactly when one of its records is. Person ids sort in the
+# "C" collation: the same groups, without the cost of the database's linguistic collation.
+_ALIVE = "(r.active AND r.removed_at IS NULL)"
+_FIELDS_ORDER = f'l.person_id COLLATE "C", {_ALIVE} DESC, r.updated_at DESC, r.id'
 
 
 def _fields_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -142,11 +155,11 @@ def _new_person_fields(conn: DictConnection, person_ids: set[str]) -> dict[str, 
         return fields
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(
-            f"""SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
-                      bool_or(r.active AND r.removed_at IS NULL) OVER (PARTITION BY l.person_id)
+            f"""SELECT DISTINCT ON (l.person_id COLLATE "C") l.person_id, r.given_name, r.usage_name,
+                      r.academy_code, {_ALIVE}
                FROM match_new_links l JOIN source_records r ON r.id = l.record_id
                WHERE l.new_person
-               ORDER BY l.person_id, {_FIELDS_ORDER}""".encode()
+               ORDER BY {_FIELDS_ORDER}""".encode()
         )
         for pid, given, usage, academy, alive in cur:
             if pid in person_ids:
@@ -248,11 +261,11 @@ def refresh_persons(conn: DictConnection, person_ids: set[str]) -> None:
     if not person_ids:
         return
     rows = conn.execute(
-        f"""SELECT DISTINCT ON (l.person_id) l.person_id, r.given_name, r.usage_name, r.academy_code,
-                  bool_or(r.active AND r.removed_at IS NULL) OVER (PARTITION BY l.person_id) AS alive
+        f"""SELECT DISTINCT ON (l.person_id COLLATE "C") l.person_id, r.given_name, r.usage_name,
+                  r.academy_code, {_ALIVE} AS alive
            FROM record_links l JOIN source_records r ON r.id = l.record_id
            WHERE l.person_id = ANY(%s)
-           ORDER BY l.person_id, {_FIELDS_ORDER}""".encode(),
+           ORDER BY {_FIELDS_ORDER}""".encode(),
         (sorted(person_ids),),
     ).fetchall()
     conn.execute(
@@ -308,7 +321,8 @@ def write_candidates(conn: DictConnection, result: MatchResult, run_id: int) -> 
     conn.execute(
         """UPDATE match_candidates c SET status = 'obsolete', updated_at = now()
            WHERE c.status = 'pending'
-             AND (%(all)s OR c.record_a = ANY(%(ids)s) OR c.record_b = ANY(%(ids)s))
+             AND (%(all)s OR c.record_a IN (SELECT unnest(%(ids)s::bigint[]))
+                  OR c.record_b IN (SELECT unnest(%(ids)s::bigint[])))
              AND NOT EXISTS (SELECT 1 FROM match_new_candidates n
                              WHERE n.record_a = c.record_a AND n.record_b = c.record_b)""",
         {"all": rematched is None, "ids": rematched or []},
