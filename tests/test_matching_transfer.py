@@ -211,7 +211,8 @@ def test_an_incremental_run_rematches_only_the_departures_its_changes_touch(
     for r in dated:
         x = rng.random()
         if x < 0.01:
-            r = replace(r, active=not r.active, left_on=None if not r.active else LATEST + timedelta(days=shift))
+            left = None if not r.active else LATEST + timedelta(days=shift)
+            r = replace(r, active=not r.active, left_on=left)
             changed.add(r.id)
         elif x < 0.015:
             continue  # removed

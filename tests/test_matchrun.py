@@ -83,6 +83,11 @@ def _links(db: Database) -> dict[int, str]:
     }
 
 
+def _pending_reviews(db: Database) -> set[tuple[int, int]]:
+    rows = db.fetch_all("SELECT record_a, record_b FROM match_candidates WHERE status = 'pending'")
+    return {(r["record_a"], r["record_b"]) for r in rows}
+
+
 def test_full_run_resolves_people_and_keeps_quality(imported: Database, feeds: Path, tmp_path: Path) -> None:
     summary = run_matching(imported, full=True)
     records = imported.fetch_value(
@@ -161,9 +166,11 @@ def test_incremental_run_equals_full_run(
     incremental = run_matching(imported, cache_dir=cache)
     assert incremental.mode == "incremental" and incremental.table_cache == "used"
     assert incremental.rematched < incremental.records  # only what the change touched
-    after_incremental = _partition(imported)
+    after_incremental, reviews = _partition(imported), _pending_reviews(imported)
     run_matching(imported, full=True, refit=False)  # the same model: the same resolution
     assert _partition(imported) == after_incremental
+    # and the same review queue: a removed record's pairs are no longer proposed
+    assert _pending_reviews(imported) == reviews
     # People whose every record left are no longer offered.
     assert imported.fetch_value("SELECT count(*) FROM persons WHERE status = 'left'") > 0
 
@@ -187,6 +194,38 @@ def test_incremental_run_equals_full_run(
     assert unreadable.table_cache == "unreadable" and unreadable.links_written == 0
     assert _partition(imported) == after_stale
     assert run_matching(imported, cache_dir=cache).table_cache == "used"  # written again
+
+
+def test_a_removed_record_leaves_the_review_queue(
+    imported: Database, settings: Settings, feeds: Path, tmp_path: Path
+) -> None:
+    """An incremental run takes a record that left out of the pairs to review, as a full run does."""
+    cache = tmp_path / "cache"
+    run_matching(imported, full=True, cache_dir=cache)
+    pair = imported.fetch_one(
+        """SELECT c.record_a, c.record_b, r.feed, r.uid FROM match_candidates c
+           JOIN source_records r ON r.id = c.record_a
+           WHERE c.status = 'pending' ORDER BY c.record_a, c.record_b LIMIT 1"""
+    )
+    assert pair is not None
+    uid = pair["uid"]
+
+    def drop(dn: str, entry: dict[str, list[Any]]) -> list[tuple[str, dict[str, list[Any]]]]:
+        return [] if str((entry.get("uid") or [""])[0]) == uid else [(dn, entry)]
+
+    (tmp_path / "feed").mkdir()
+    changed = rewrite_ldif(feeds / f"{pair['feed']}.ldif", tmp_path / "feed" / f"{pair['feed']}.ldif", drop)
+    result = cli(settings, "import", "ldif", "--force", str(changed), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_matching(imported, cache_dir=cache)
+    status = imported.fetch_value(
+        "SELECT status FROM match_candidates WHERE record_a = %s AND record_b = %s",
+        (pair["record_a"], pair["record_b"]),
+    )
+    assert status == "obsolete"
+    reviews = _pending_reviews(imported)
+    run_matching(imported, full=True, refit=False)
+    assert _pending_reviews(imported) == reviews
 
 
 def _edit_again(dn: str, entry: dict[str, list[Any]]) -> list[tuple[str, dict[str, list[Any]]]]:
@@ -312,7 +351,7 @@ def test_a_record_queued_again_during_a_run_stays_queued(
     record = queued[0]["record_id"]
     original = write_candidates
 
-    def import_meanwhile(conn: Any, result: Any, run_id: int) -> None:
+    def import_meanwhile(conn: Any, result: Any, run_id: int, gone: Any = ()) -> None:
         # what the importer's apply step does when the record changes again, committed meanwhile
         with psycopg.connect(imported.url or "") as other:
             other.execute(
@@ -320,7 +359,7 @@ def test_a_record_queued_again_during_a_run_stays_queued(
                    ON CONFLICT (record_id) DO UPDATE SET seq = EXCLUDED.seq""",
                 (record,),
             )
-        original(conn, result, run_id)
+        original(conn, result, run_id, gone)
 
     monkeypatch.setattr("directory.matchrun.write.write_candidates", import_meanwhile)
     run_matching(imported, full=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -112,7 +112,9 @@ def write_result(
         )
     refresh_persons(conn, refreshed - created)
     lap("person_fields")
-    write_candidates(conn, result, summary.run_id)
+    # records gone since the last run (removed, or out of the read): their pairs are not proposed
+    gone = {rid for rid in pending if rid not in result.clusters}
+    write_candidates(conn, result, summary.run_id, gone)
     lap("candidates")
     if queued:
         # Only the queueings this run read: a record queued again meanwhile stays for the next run.
@@ -292,8 +294,12 @@ def refresh_persons(conn: DictConnection, person_ids: set[str]) -> None:
     )
 
 
-def write_candidates(conn: DictConnection, result: MatchResult, run_id: int) -> None:
-    """Upsert the pairs to review; pending pairs this run no longer proposes become obsolete."""
+def write_candidates(
+    conn: DictConnection, result: MatchResult, run_id: int, gone: Collection[int] = ()
+) -> None:
+    """Upsert the pairs to review; pending pairs this run no longer proposes become obsolete (after
+    an incremental run: those of the re-matched records and of the ``gone`` ones, records that have
+    left the data since the previous run)."""
     scored = result.scored
     review = np.flatnonzero(result.clustering.decisions == REVIEW).tolist()
     conn.execute(
@@ -316,8 +322,8 @@ def write_candidates(conn: DictConnection, result: MatchResult, run_id: int) -> 
                              ELSE match_candidates.status END""",
         (run_id,),
     )
-    # Only pairs inside what this run re-matched can have become obsolete.
-    rematched = sorted(result.rematched) if result.rematched is not None else None
+    # Only pairs of what this run re-matched, or of a record that is gone, can have become obsolete.
+    rematched = sorted(result.rematched | set(gone)) if result.rematched is not None else None
     conn.execute(
         """UPDATE match_candidates c SET status = 'obsolete', updated_at = now()
            WHERE c.status = 'pending'
