@@ -27,6 +27,7 @@ __all__ = [
     "RecordTable",
     "Vocab",
     "build_table",
+    "build_table_in_parts",
     "take_rows",
     "update_table",
 ]
@@ -317,4 +318,28 @@ def take_rows(table: RecordTable, rows: npt.NDArray[np.bool_] | npt.NDArray[np.i
         given_names=table.given_names,
         phonetics=table.phonetics,
         other=table.other,
+    )
+
+
+def build_table_in_parts(parts: Iterable[Sequence[Record]]) -> RecordTable:
+    """:func:`build_table` of the records of ``parts`` one after the other (ids increasing across
+    parts), holding one part's records at a time: each part is coded with the vocabularies of the
+    parts before it (as :func:`update_table` does), then the columns are put end to end. Equal,
+    comparison for comparison, to ``build_table`` of all the records at once."""
+    built: list[RecordTable] = []
+    for records in parts:
+        if len(records):
+            built.append(build_table(records, base=built[-1] if built else None))
+    if not built:
+        return build_table([])
+    last = built[-1]
+    if len(built) == 1:
+        return last
+    return RecordTable(
+        **{name: np.concatenate([getattr(p, name) for p in built]) for name in _ROW_COLUMNS},
+        surname_multi=last.surname_multi,
+        surnames=last.surnames,
+        given_names=last.given_names,
+        phonetics=last.phonetics,
+        other=last.other,
     )

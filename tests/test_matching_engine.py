@@ -18,6 +18,7 @@ from matching.engine import (
     link_incremental,
 )
 from matching.evaluate import evaluate
+from matching.features import build_table_in_parts
 from matching.model import Model
 from matching.records import Record
 from tests.matching_data import generate, record
@@ -168,3 +169,20 @@ def test_incremental_with_no_change_changes_nothing(
     inc = link_incremental(records, first.state, changed=(), model=first.model, settings=SETTINGS)
     assert inc.clusters == first.clusters
     assert inc.rematched == frozenset()
+
+
+def test_a_table_built_in_parts_matches_as_the_whole(
+    data: tuple[list[Record], dict[int, int], MatchResult],
+) -> None:
+    """What the runner does to hold one batch of records at a time gives the same run."""
+    records, _, first = data
+    parts = [records[i : i + 700] for i in range(0, len(records), 700)]
+    table = build_table_in_parts(iter(parts))
+    assert table.ids.tolist() == [r.id for r in records]
+    again = link_full(table, model=first.model, settings=SETTINGS)
+    assert again.clusters == first.clusters
+    assert len(again.scored) == len(first.scored)
+    assert sorted(again.scored.match_weight.tolist()) == pytest.approx(
+        sorted(first.scored.match_weight.tolist())
+    )
+    assert build_table_in_parts(iter([])).ids.tolist() == []

@@ -3,7 +3,7 @@ human decisions (hard constraints), the previous run's links and the queue of ch
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from psycopg.rows import tuple_row
@@ -14,6 +14,7 @@ from matching.engine import MatchState
 from matching.records import Record
 
 __all__ = [
+    "iter_record_batches",
     "load_records",
     "previous_links",
     "previous_links_of",
@@ -22,6 +23,11 @@ __all__ = [
     "state_from_links",
 ]
 
+
+LOAD_BATCH = 100_000
+"""Records per batch when reading them all (:func:`iter_record_batches`)."""
+STREAM_CHUNK = 5_000
+"""Rows per chunk the server sends while streaming."""
 
 _RECORD_COLUMNS = """r.id, r.feed, coalesce(r.academy_code, f.academy_code), coalesce(r.uid, ''),
     coalesce(r.given_name, ''), coalesce(r.usage_name, ''), r.birth_name, r.civility, r.role,
@@ -89,6 +95,29 @@ def load_records(conn: DictConnection, ids: Collection[int] | None = None) -> li
             (sorted(ids),) if ids is not None else None,
         )
         return [_record(row) for row in cur]
+
+
+def iter_record_batches(conn: DictConnection, size: int = LOAD_BATCH) -> Iterator[list[Record]]:
+    """Every current person record, as :func:`load_records` gives them, ``size`` at a time.
+
+    Streamed (``Cursor.stream``, rows in chunks as the server sends them): the whole result (1.2
+    million rows) is never held by the client library, nor all the ``Record`` objects at once
+    (``matching.features.build_table_in_parts``), and the server's work overlaps ours. Half the
+    time of a plain fetch at 1.2 million; a server-side cursor would lose the parallel plan.
+    """
+    batch: list[Record] = []
+    with conn.cursor(row_factory=tuple_row) as cur:
+        query = f"""SELECT {_RECORD_COLUMNS}
+                    FROM source_records r JOIN feeds f ON f.name = r.feed
+                    WHERE r.kind = 'person' AND r.removed_at IS NULL
+                    ORDER BY r.id"""
+        for row in cur.stream(query.encode(), size=STREAM_CHUNK):
+            batch.append(_record(row))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def read_constraints(conn: DictConnection) -> Constraints:

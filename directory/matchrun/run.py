@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from directory.db import Database
 from directory.matchrun.read import (
+    iter_record_batches,
     load_records,
     previous_links,
     previous_links_of,
@@ -31,10 +32,9 @@ from directory.matchrun.write import write_result
 from matching.cluster import Constraints
 from matching.engine import DEFAULT_SETTINGS, MatchResult, MatchSettings, link_full, link_incremental
 from matching.errors import MatchingError
-from matching.features import RecordTable, take_rows, update_table
+from matching.features import RecordTable, build_table_in_parts, take_rows, update_table
 from matching.keys import block_keys
 from matching.model import Model
-from matching.records import Record
 
 __all__ = ["MATCH_LOCK_KEY", "run_matching"]
 
@@ -118,7 +118,7 @@ def _run_locked(
                     summary.table_cache = "missing"
                 else:
                     base, summary.table_cache = load_table(cache, previous_key)
-            records: list[Record] | RecordTable
+            records: RecordTable
             if base is not None:
                 # Only the records changed since the kept table's run are read and prepared: every
                 # import queues what it adds, changes or removes (``match_queue``).
@@ -132,7 +132,8 @@ def _run_locked(
                 previous_keys = block_keys(old_rows)[0]
                 summary.timings["update_table"] = time.perf_counter() - t1
             else:
-                records = load_records(conn)
+                # read and prepared a batch at a time: the records of one batch in memory at once
+                records = build_table_in_parts(iter_record_batches(conn))
                 summary.timings["read_records"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             if base is not None:
@@ -194,7 +195,7 @@ def _run_locked(
 
 
 def _link(
-    records: list[Record] | RecordTable,
+    records: RecordTable,
     previous: dict[int, str],
     pending: set[int],
     constraints: Constraints,
@@ -214,7 +215,7 @@ def _link(
     oversize = list((last["stats"] or {}).get("oversize_keys", []))
     # The previous clusters are those of the records the previous run saw: every linked one.
     state = state_from_links(previous, oversize, anchor)
-    current = set(records.ids.tolist()) if isinstance(records, RecordTable) else {r.id for r in records}
+    current = set(records.ids.tolist())
     changed = [rid for rid in pending if rid in current]
     removed = [rid for rid in pending if rid not in current and rid in previous]
     return link_incremental(
