@@ -30,6 +30,7 @@ __all__ = [
     "FeedLockedError",
     "FeedProblem",
     "FeedReadError",
+    "HashKeyMismatch",
     "ImporterError",
     "InvalidEntry",
 ]
@@ -118,6 +119,26 @@ class DeletionLimitExceeded(ImporterError):  # noqa: N818 - the name the issue a
         super().__init__(
             f"feed {feed}: a full scan would remove {would_remove} of {active} active records "
             f"({share:.1f} %), above the limit of {limit}; nothing applied (use --force after checking)"
+        )
+
+
+class HashKeyMismatch(ImporterError):  # noqa: N818 - reads as the fact it reports
+    """The hashing key differs from the one the store's NUMEN and birth-date hashes were made with.
+
+    Carries the two fingerprints (keyed hashes of a constant; they reveal nothing of either key).
+    """
+
+    status = 409
+    code = "hash_key_mismatch"
+
+    def __init__(self, *, stored: str, current: str) -> None:
+        self.stored = stored
+        self.current = current
+        super().__init__(
+            f"the hashing key (DIRECTORY_SECRET_KEY, or secret.key in the data directory) is not the one "
+            f"the store was built with (fingerprint {current[:12]}, store {stored[:12]}); nothing read or "
+            "applied. Restore the key; after a deliberate rotation run `directory db accept-hash-key`, "
+            "then `directory import all --full` (docs/privacy.md)"
         )
 
 

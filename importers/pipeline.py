@@ -39,6 +39,7 @@ from directory.secrets import Hasher
 from importers.apply import Plan, apply_plan, build_plan, check_limit, prepare_stage
 from importers.errors import DeletionLimitExceeded, FeedReadError
 from importers.feeds import FeedConfig
+from importers.hashkey import check_hash_key
 from importers.ldap import LdapReader
 from importers.ldif import LdifReader
 from importers.mapping import MAPPING_VERSION, Attrs, FeedMapper
@@ -203,6 +204,8 @@ class _Run:
         )
         counts = Counts()
         try:
+            # before anything is read: a store hashed with another key is refused, not rewritten
+            check_hash_key(conn, hasher)
             self.mode, source = open_source(conn, run_id)
             create_stage(conn)
             staged = stage_entries(conn, mapper.map_all(source), on_progress=progress, every=progress_every)
