@@ -68,7 +68,18 @@ def test_credentials_are_required_and_checked(env: tuple[TestClient, Database, d
 
 @pytest.mark.parametrize(
     "params",
-    [{"q": ""}, {"q": "a"}, {"q": "x" * 200}, {"q": "mar\x01tin"}, {"q": "marie", "limit": "many"}, {}],
+    [
+        {"q": ""},
+        {"q": "a"},
+        {"q": "x" * 200},
+        {"q": "mar\x01tin"},
+        {"q": "marie", "limit": "many"},
+        {"q": "marie", "limit": "0"},
+        {"q": "marie", "limit": "²"},  # str.isdigit() says yes, int() refuses it
+        {"q": "marie", "limit": "٣"},  # an Arabic-Indic digit: int() would read 3
+        {"q": "marie", "limit": "9" * 5000},  # more digits than int() converts
+        {},
+    ],
 )
 def test_bad_queries_get_422_json(
     env: tuple[TestClient, Database, dict[str, str]], params: dict[str, str]
@@ -77,6 +88,29 @@ def test_bad_queries_get_422_json(
     r = client.get("/v1/people/search", params=params, headers=headers)
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "invalid_input" and r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("limit", ["²", "9" * 5000])
+@pytest.mark.parametrize(
+    ("path", "query", "name"), [("/users", "search", "limit"), ("/v1/sharees", "search", "perPage")]
+)
+def test_bad_limits_on_compatible_routes_get_422_json(
+    env: tuple[TestClient, Database, dict[str, str]], path: str, query: str, name: str, limit: str
+) -> None:
+    client, _, headers = env
+    r = client.get(path, params={query: "marie", name: limit}, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
+
+
+def test_a_larger_limit_is_capped_not_refused(env: tuple[TestClient, Database, dict[str, str]]) -> None:
+    client, _, headers = env
+    r = client.get("/v1/people/search", params={"q": "marie", "limit": "1000"}, headers=headers)
+    assert r.status_code == 200 and len(r.json()["results"]) == 2
+    r = client.get("/v1/people/search", params={"q": "marie", "limit": "1"}, headers=headers)
+    assert len(r.json()["results"]) == 1
+    limit = client.get("/openapi.json").json()["paths"]["/v1/people/search"]["get"]["parameters"][1]
+    assert limit["name"] == "limit" and "maximum" not in limit["schema"]
+    assert "capped at 25" in limit["description"]
 
 
 def test_non_utf8_query_gets_422(env: tuple[TestClient, Database, dict[str, str]]) -> None:

@@ -14,7 +14,7 @@ from directory.api.responses import json_response, people_body
 from directory.api.schemas import ErrorPublic, PeoplePublic, PersonPublic
 from directory.apikeys import ApiKey
 from directory.errors import AmbiguousError, InvalidInputError, NotFoundError, PermissionDeniedError
-from directory.ratelimit import cap_limit, check_query
+from directory.ratelimit import check_limit, check_query
 from directory.search.index import ACADEMY_BIT
 from directory.search.service import Found
 
@@ -42,8 +42,9 @@ _SEARCH_PARAMETERS = [
         "name": "limit",
         "in": "query",
         "required": False,
-        "description": "At most 25 (the default).",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 25},
+        "description": "How many results at most: a positive integer, capped at 25 (the default); "
+        "a larger value gets 25 results, it is not refused.",
+        "schema": {"type": "integer", "minimum": 1, "default": 25},
     },
     {
         "name": "context",
@@ -88,13 +89,10 @@ def search_for(state: ApiState, key: ApiKey, params: Mapping[str, str]) -> list[
         min_length=settings.search_min_query_length,
         max_length=settings.search_max_query_length,
     )
-    limit_text = params.get("limit")
-    if limit_text is not None and not (limit_text.isdigit() and int(limit_text) >= 1):
-        raise InvalidInputError("limit must be a positive integer")
+    n = check_limit(params.get("limit"), settings.search_max_results)
     context = params.get("context") or None
     if context is not None:
         context = check_query(context, min_length=1, max_length=254, name="context")
-    n = cap_limit(int(limit_text) if limit_text else None, settings.search_max_results)
     found = state.search.search(text, limit=n, context=context, academy=key.academy_code)
     state.shown(key, found)
     return found
