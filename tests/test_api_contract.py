@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from directory.api.app import create_app
 from directory.apikeys import create_key
@@ -257,22 +260,61 @@ def test_index_follows_changes_and_generations(env: tuple[TestClient, Database, 
     ] == ["P-NEW"]
 
 
+def _samples(text: str) -> dict[tuple[str, str], float]:
+    """``(sample name, route label)`` -> value, from a Prometheus text answer."""
+    return {
+        (sample.name, sample.labels.get("route", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def test_operations_endpoints(env: tuple[TestClient, Database, dict[str, str]]) -> None:
-    client, _, headers = env
+    client, db, headers = env
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz").json()
-    assert ready["status"] == "ok" and ready["people"] == 3
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ok"}  # not the directory's size
     client.get("/v1/people/search", params={"q": "marie"}, headers=headers)
     client.get("/v1/people/search", params={"q": ""}, headers=headers)
-    metrics = client.get("/metrics").text
+    # Every lookup and every search shape counts its results (a lookup finding nobody counts 0).
+    client.get("/users", params={"search": "marie"}, headers=headers)
+    client.get("/users", params={"search": "ppetit", "exact": 1, "keys[]": "userid"}, headers=headers)
+    client.get("/users", params={"search": "zz", "exact": 1}, headers=headers)
+    client.get("/v1/sharees", params={"search": "marie"}, headers=headers)
+    client.post("/_matrix/client/v3/user_directory/search", json={"search_term": "marie"}, headers=headers)
+    client.get("/v1/resolve", params={"email": "paul.petit@ac-versailles.fr"}, headers=headers)
+    client.get("/v1/resolve", params={"uid": "nobody"}, headers=headers)
+    client.get("/v1/people/P-ME", headers=headers)
+    client.get("/v1/people/NOPE", headers=headers)
+
+    r = client.get("/metrics")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    assert client.get("/metrics", headers=headers).status_code == 403  # search and resolve: not admin
+    _, admin = create_key(db, name="prometheus", scopes={"admin"})
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    metrics = r.text
     assert (
         'directory_api_request_seconds_count{method="GET",route="/v1/people/search",status="200"}' in metrics
     )
     assert 'directory_api_errors_total{code="invalid_input"}' in metrics
+    samples = _samples(metrics)
+    expected = {  # route: (answers, results in all)
+        "/v1/people/search": (1, 2),
+        "/users": (3, 3),
+        "/v1/sharees": (1, 2),
+        "/_matrix/client/v3/user_directory/search": (1, 2),
+        "/v1/resolve": (2, 1),
+        "/v1/people/{person_id}": (2, 1),
+    }
+    for route, (count, total) in expected.items():
+        assert samples[("directory_api_results_count", route)] == count, route
+        assert samples[("directory_api_results_sum", route)] == total, route
+    assert samples[("directory_search_index_people", "")] == 3
     assert "server-timing" in client.get("/healthz").headers
     spec = client.get("/openapi.json").json()
     paths = ["/v1/people/search", "/v1/people/{person_id}", "/v1/resolve", "/users", "/gs/users"]
-    paths += ["/v1/sharees", "/_matrix/client/v3/user_directory/search", "/healthz", "/readyz"]
+    paths += ["/v1/sharees", "/_matrix/client/v3/user_directory/search", "/healthz", "/readyz", "/metrics"]
     for path in paths:
         assert path in spec["paths"], path
     assert "PersonPublic" in spec["components"]["schemas"]
@@ -316,3 +358,29 @@ def test_queries_are_not_logged(
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("directory"))
     assert "GET /v1/people/search 200" in ours  # the access line is there...
     assert "zorglub" not in ours and "paul.petit" not in ours  # ...without the query
+
+
+def test_readyz_is_503_while_the_index_loads(db: Database, db_url: str, settings: Settings) -> None:
+    World(db).person(given_name="Anaïs", usage_name="LEBRETON")
+    _, plain = create_key(db, name="early", scopes={"search"})
+    headers = {"Authorization": f"Bearer {plain}"}
+    # A transaction holding the persons table keeps the app's background load waiting, as a long
+    # build of a large index would: the real app and store, nothing stubbed. The server ends the
+    # session after a minute should the test go wrong, so it can never hang the suite.
+    with psycopg.connect(db_url) as blocker:
+        blocker.execute("SET idle_in_transaction_session_timeout = '60s'")
+        blocker.execute("LOCK TABLE persons IN ACCESS EXCLUSIVE MODE")
+        with TestClient(create_app(settings)) as client:  # the index loads in the background
+            r = client.get("/readyz")
+            assert r.status_code == 503 and r.json() == {"status": "starting"}
+            r = client.get("/v1/people/search", params={"q": "lebret"}, headers=headers)
+            assert r.status_code == 503 and r.json()["error"]["code"] == "index_loading"
+            assert client.get("/healthz").status_code == 200  # the process answers meanwhile
+            blocker.commit()
+            deadline = time.monotonic() + 60
+            while client.get("/readyz").status_code == 503 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            r = client.get("/readyz")
+            assert r.status_code == 200 and r.json() == {"status": "ok"}
+            r = client.get("/v1/people/search", params={"q": "lebret"}, headers=headers)
+            assert [p["display_name"] for p in r.json()["results"]] == ["Anaïs Lebreton"]
