@@ -69,6 +69,16 @@ def test_credentials_are_required_and_checked(env: tuple[TestClient, Database, d
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
 
 
+def test_search_needs_the_search_scope(env: tuple[TestClient, Database, dict[str, str]]) -> None:
+    client, db, _ = env
+    _, resolve_only = create_key(db, name="resolve-only", scopes={"resolve"})
+    headers = {"Authorization": f"Bearer {resolve_only}"}
+    r = client.get("/v1/people/search", params={"q": "marie"}, headers=headers)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert "search" in r.json()["error"]["message"]
+    assert client.get("/v1/resolve", params={"uid": "ppetit"}, headers=headers).status_code == 200
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -232,15 +242,20 @@ def test_instance_reports_accounts_and_ranking_follows(
     env: tuple[TestClient, Database, dict[str, str]],
 ) -> None:
     client, db, headers = env
+    before = client.get("/v1/people/search", params={"q": "marie martin"}, headers=headers).json()["results"]
+    assert [r["id"] for r in before] == ["P-LYON", "P-VERS"]  # equals: the stable order, by id
+    # The account goes to the person who sorted second: only the account can bring them first.
     _, plain = create_key(db, name="cloud01", scopes={"instance"}, instance="cloud01")
-    body = {"authKey": plain, "users": {"mm@cloud01.example.fr": {"email": "marie.martin@ac-lyon.fr"}}}
+    body = {"authKey": plain, "users": {"mm@cloud01.example.fr": {"email": "marie.martin@ac-versailles.fr"}}}
     r = client.post("/gs/users", json=body)
     assert r.status_code == 200 and r.json()["linked"] == 1
     assert client.post("/gs/users", json=body, headers=headers).status_code == 403  # not an instance key
     service = client.app.state.api.search  # type: ignore[attr-defined]
     assert service.refresh() == "patched"
     results = client.get("/v1/people/search", params={"q": "marie martin"}, headers=headers).json()["results"]
-    assert results[0]["id"] == "P-LYON" and results[0]["cloud_id"] == "mm@cloud01.example.fr"
+    assert [r["id"] for r in results] == ["P-VERS", "P-LYON"]
+    # The account fixed P-VERS's home on the reporting instance (cloud07 serves Versailles).
+    assert results[0]["instance"] == "cloud01" and results[0]["cloud_id"] == "mm@cloud01.example.fr"
 
 
 def test_index_follows_changes_and_generations(env: tuple[TestClient, Database, dict[str, str]]) -> None:
