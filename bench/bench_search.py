@@ -188,6 +188,7 @@ def main(argv: list[str]) -> int:
     with Database(url) as db:
         _, key = create_key(db, name=f"bench-{int(time.time())}", scopes={"search", "resolve"},
                             rate_limit_per_minute=10**8)  # fmt: skip
+        _, metrics_key = create_key(db, name=f"bench-metrics-{int(time.time())}", scopes={"admin"})
     # Every pass reads its own segment of one long mix, so that no pass is answered from what an
     # earlier pass left in the answer cache: [warm-up 300][the passes' segments...][per-kind tail].
     passes_len = args.wrk_queries if args.loadgen == "wrk" else 3 * args.queries
@@ -218,14 +219,14 @@ def main(argv: list[str]) -> int:
             paths = [request_path(q) for q in mix]
             offset = 300
             for clients in (1, 4, 16):
-                hits0 = cache_counts(args.port)
+                hits0 = cache_counts(args.port, metrics_key)
                 cpu0 = os.times()
                 srv0 = tree_cpu_s(server.pid)
                 r = wrk_load(args.port, paths[: -args.queries], key, clients, args.duration, offset)
                 offset += r["sent"]
                 cpu1 = os.times()
                 srv_cpu = tree_cpu_s(server.pid) - srv0
-                hits1 = cache_counts(args.port)
+                hits1 = cache_counts(args.port, metrics_key)
                 lg_cpu = cpu1.children_user + cpu1.children_system - cpu0.children_user - cpu0.children_system
                 rps = r["requests"] / r["duration_s"]
                 looked = (hits1[0] - hits0[0]) + (hits1[1] - hits0[1])

@@ -177,11 +177,15 @@ def wrk_load(
     return out
 
 
-def cache_counts(port: int) -> tuple[float, float]:
-    """The answer cache's hits and misses as one worker's ``/metrics`` says."""
+def cache_counts(port: int, admin_key: str) -> tuple[float, float]:
+    """The answer cache's hits and misses as one worker's ``/metrics`` says (a key with the
+    ``admin`` scope reads it)."""
     import urllib.request
 
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {admin_key}"}
+    )
+    text = urllib.request.urlopen(request, timeout=10).read().decode()
     values = dict(re.findall(r"^(directory_search_cache_\w+) ([0-9.e+]+)$", text, re.M))
     get = values.get
     hits, misses = get("directory_search_cache_hits", 0), get("directory_search_cache_misses", 0)

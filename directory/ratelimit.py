@@ -3,7 +3,8 @@
 - :func:`check_query`: a query is refused (422) when empty, too short to mean a name (fewer than
   ``DIRECTORY_SEARCH_MIN_QUERY_LENGTH`` letters or digits), too long, holding control
   characters, or not valid UTF-8 (decoded into U+FFFD by the HTTP layer).
-- :func:`cap_limit`: at most ``DIRECTORY_SEARCH_MAX_RESULTS`` (25) results, whatever is asked.
+- :func:`cap_limit`: at most ``DIRECTORY_SEARCH_MAX_RESULTS`` (25) results, whatever is asked;
+  :func:`check_limit` reads a ``limit`` parameter (422 unless a positive integer), then caps it.
 - :class:`RateLimiter`: a token bucket per key, per worker process or, with forked workers, per
   host (:class:`SharedBuckets`); an empty bucket raises ``RateLimitedError`` with the seconds
   until the next token (sent as ``Retry-After``).
@@ -30,6 +31,7 @@ __all__ = [
     "RateLimiter",
     "SharedBuckets",
     "cap_limit",
+    "check_limit",
     "check_query",
     "share_between_processes",
 ]
@@ -61,6 +63,23 @@ def cap_limit(limit: int | None, cap: int) -> int:
     if limit is None:
         return cap
     return max(1, min(limit, cap))
+
+
+def check_limit(text: str | None, cap: int, *, name: str = "limit") -> int:
+    """The number of results a ``limit`` parameter asks for, capped at ``cap`` (``cap`` when not
+    given); ``InvalidInputError`` unless it is a positive integer in ASCII digits."""
+    if text is None:
+        return cap
+    # str.isdigit() alone admits digits int() refuses ("²") or reads from other scripts ("٣").
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInputError(f"{name} must be a positive integer")
+    try:
+        number = int(text)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits(): 4,300)
+        raise InvalidInputError(f"{name} has too many digits") from None
+    if number < 1:
+        raise InvalidInputError(f"{name} must be a positive integer")
+    return cap_limit(number, cap)
 
 
 class SharedBuckets:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from directory.api.app import create_app
 from directory.apikeys import create_key
@@ -66,9 +69,30 @@ def test_credentials_are_required_and_checked(env: tuple[TestClient, Database, d
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
 
 
+def test_search_needs_the_search_scope(env: tuple[TestClient, Database, dict[str, str]]) -> None:
+    client, db, _ = env
+    _, resolve_only = create_key(db, name="resolve-only", scopes={"resolve"})
+    headers = {"Authorization": f"Bearer {resolve_only}"}
+    r = client.get("/v1/people/search", params={"q": "marie"}, headers=headers)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert "search" in r.json()["error"]["message"]
+    assert client.get("/v1/resolve", params={"uid": "ppetit"}, headers=headers).status_code == 200
+
+
 @pytest.mark.parametrize(
     "params",
-    [{"q": ""}, {"q": "a"}, {"q": "x" * 200}, {"q": "mar\x01tin"}, {"q": "marie", "limit": "many"}, {}],
+    [
+        {"q": ""},
+        {"q": "a"},
+        {"q": "x" * 200},
+        {"q": "mar\x01tin"},
+        {"q": "marie", "limit": "many"},
+        {"q": "marie", "limit": "0"},
+        {"q": "marie", "limit": "²"},  # str.isdigit() says yes, int() refuses it
+        {"q": "marie", "limit": "٣"},  # an Arabic-Indic digit: int() would read 3
+        {"q": "marie", "limit": "9" * 5000},  # more digits than int() converts
+        {},
+    ],
 )
 def test_bad_queries_get_422_json(
     env: tuple[TestClient, Database, dict[str, str]], params: dict[str, str]
@@ -77,6 +101,29 @@ def test_bad_queries_get_422_json(
     r = client.get("/v1/people/search", params=params, headers=headers)
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "invalid_input" and r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("limit", ["²", "9" * 5000])
+@pytest.mark.parametrize(
+    ("path", "query", "name"), [("/users", "search", "limit"), ("/v1/sharees", "search", "perPage")]
+)
+def test_bad_limits_on_compatible_routes_get_422_json(
+    env: tuple[TestClient, Database, dict[str, str]], path: str, query: str, name: str, limit: str
+) -> None:
+    client, _, headers = env
+    r = client.get(path, params={query: "marie", name: limit}, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
+
+
+def test_a_larger_limit_is_capped_not_refused(env: tuple[TestClient, Database, dict[str, str]]) -> None:
+    client, _, headers = env
+    r = client.get("/v1/people/search", params={"q": "marie", "limit": "1000"}, headers=headers)
+    assert r.status_code == 200 and len(r.json()["results"]) == 2
+    r = client.get("/v1/people/search", params={"q": "marie", "limit": "1"}, headers=headers)
+    assert len(r.json()["results"]) == 1
+    limit = client.get("/openapi.json").json()["paths"]["/v1/people/search"]["get"]["parameters"][1]
+    assert limit["name"] == "limit" and "maximum" not in limit["schema"]
+    assert "capped at 25" in limit["description"]
 
 
 def test_non_utf8_query_gets_422(env: tuple[TestClient, Database, dict[str, str]]) -> None:
@@ -195,15 +242,20 @@ def test_instance_reports_accounts_and_ranking_follows(
     env: tuple[TestClient, Database, dict[str, str]],
 ) -> None:
     client, db, headers = env
+    before = client.get("/v1/people/search", params={"q": "marie martin"}, headers=headers).json()["results"]
+    assert [r["id"] for r in before] == ["P-LYON", "P-VERS"]  # equals: the stable order, by id
+    # The account goes to the person who sorted second: only the account can bring them first.
     _, plain = create_key(db, name="cloud01", scopes={"instance"}, instance="cloud01")
-    body = {"authKey": plain, "users": {"mm@cloud01.example.fr": {"email": "marie.martin@ac-lyon.fr"}}}
+    body = {"authKey": plain, "users": {"mm@cloud01.example.fr": {"email": "marie.martin@ac-versailles.fr"}}}
     r = client.post("/gs/users", json=body)
     assert r.status_code == 200 and r.json()["linked"] == 1
     assert client.post("/gs/users", json=body, headers=headers).status_code == 403  # not an instance key
     service = client.app.state.api.search  # type: ignore[attr-defined]
     assert service.refresh() == "patched"
     results = client.get("/v1/people/search", params={"q": "marie martin"}, headers=headers).json()["results"]
-    assert results[0]["id"] == "P-LYON" and results[0]["cloud_id"] == "mm@cloud01.example.fr"
+    assert [r["id"] for r in results] == ["P-VERS", "P-LYON"]
+    # The account fixed P-VERS's home on the reporting instance (cloud07 serves Versailles).
+    assert results[0]["instance"] == "cloud01" and results[0]["cloud_id"] == "mm@cloud01.example.fr"
 
 
 def test_index_follows_changes_and_generations(env: tuple[TestClient, Database, dict[str, str]]) -> None:
@@ -223,22 +275,61 @@ def test_index_follows_changes_and_generations(env: tuple[TestClient, Database, 
     ] == ["P-NEW"]
 
 
+def _samples(text: str) -> dict[tuple[str, str], float]:
+    """``(sample name, route label)`` -> value, from a Prometheus text answer."""
+    return {
+        (sample.name, sample.labels.get("route", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def test_operations_endpoints(env: tuple[TestClient, Database, dict[str, str]]) -> None:
-    client, _, headers = env
+    client, db, headers = env
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz").json()
-    assert ready["status"] == "ok" and ready["people"] == 3
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ok"}  # not the directory's size
     client.get("/v1/people/search", params={"q": "marie"}, headers=headers)
     client.get("/v1/people/search", params={"q": ""}, headers=headers)
-    metrics = client.get("/metrics").text
+    # Every lookup and every search shape counts its results (a lookup finding nobody counts 0).
+    client.get("/users", params={"search": "marie"}, headers=headers)
+    client.get("/users", params={"search": "ppetit", "exact": 1, "keys[]": "userid"}, headers=headers)
+    client.get("/users", params={"search": "zz", "exact": 1}, headers=headers)
+    client.get("/v1/sharees", params={"search": "marie"}, headers=headers)
+    client.post("/_matrix/client/v3/user_directory/search", json={"search_term": "marie"}, headers=headers)
+    client.get("/v1/resolve", params={"email": "paul.petit@ac-versailles.fr"}, headers=headers)
+    client.get("/v1/resolve", params={"uid": "nobody"}, headers=headers)
+    client.get("/v1/people/P-ME", headers=headers)
+    client.get("/v1/people/NOPE", headers=headers)
+
+    r = client.get("/metrics")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    assert client.get("/metrics", headers=headers).status_code == 403  # search and resolve: not admin
+    _, admin = create_key(db, name="prometheus", scopes={"admin"})
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    metrics = r.text
     assert (
         'directory_api_request_seconds_count{method="GET",route="/v1/people/search",status="200"}' in metrics
     )
     assert 'directory_api_errors_total{code="invalid_input"}' in metrics
+    samples = _samples(metrics)
+    expected = {  # route: (answers, results in all)
+        "/v1/people/search": (1, 2),
+        "/users": (3, 3),
+        "/v1/sharees": (1, 2),
+        "/_matrix/client/v3/user_directory/search": (1, 2),
+        "/v1/resolve": (2, 1),
+        "/v1/people/{person_id}": (2, 1),
+    }
+    for route, (count, total) in expected.items():
+        assert samples[("directory_api_results_count", route)] == count, route
+        assert samples[("directory_api_results_sum", route)] == total, route
+    assert samples[("directory_search_index_people", "")] == 3
     assert "server-timing" in client.get("/healthz").headers
     spec = client.get("/openapi.json").json()
     paths = ["/v1/people/search", "/v1/people/{person_id}", "/v1/resolve", "/users", "/gs/users"]
-    paths += ["/v1/sharees", "/_matrix/client/v3/user_directory/search", "/healthz", "/readyz"]
+    paths += ["/v1/sharees", "/_matrix/client/v3/user_directory/search", "/healthz", "/readyz", "/metrics"]
     for path in paths:
         assert path in spec["paths"], path
     assert "PersonPublic" in spec["components"]["schemas"]
@@ -282,3 +373,29 @@ def test_queries_are_not_logged(
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("directory"))
     assert "GET /v1/people/search 200" in ours  # the access line is there...
     assert "zorglub" not in ours and "paul.petit" not in ours  # ...without the query
+
+
+def test_readyz_is_503_while_the_index_loads(db: Database, db_url: str, settings: Settings) -> None:
+    World(db).person(given_name="Anaïs", usage_name="LEBRETON")
+    _, plain = create_key(db, name="early", scopes={"search"})
+    headers = {"Authorization": f"Bearer {plain}"}
+    # A transaction holding the persons table keeps the app's background load waiting, as a long
+    # build of a large index would: the real app and store, nothing stubbed. The server ends the
+    # session after a minute should the test go wrong, so it can never hang the suite.
+    with psycopg.connect(db_url) as blocker:
+        blocker.execute("SET idle_in_transaction_session_timeout = '60s'")
+        blocker.execute("LOCK TABLE persons IN ACCESS EXCLUSIVE MODE")
+        with TestClient(create_app(settings)) as client:  # the index loads in the background
+            r = client.get("/readyz")
+            assert r.status_code == 503 and r.json() == {"status": "starting"}
+            r = client.get("/v1/people/search", params={"q": "lebret"}, headers=headers)
+            assert r.status_code == 503 and r.json()["error"]["code"] == "index_loading"
+            assert client.get("/healthz").status_code == 200  # the process answers meanwhile
+            blocker.commit()
+            deadline = time.monotonic() + 60
+            while client.get("/readyz").status_code == 503 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            r = client.get("/readyz")
+            assert r.status_code == 200 and r.json() == {"status": "ok"}
+            r = client.get("/v1/people/search", params={"q": "lebret"}, headers=headers)
+            assert [p["display_name"] for p in r.json()["results"]] == ["Anaïs Lebreton"]

@@ -50,15 +50,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get(url: str, key: str) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+def _fetch(url: str, key: str | None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read())
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as answer:
+            return answer.status, answer.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return exc.code, exc.read()
     except OSError:
-        return 0, {}
+        return 0, b"{}"
+
+
+def _get(url: str, key: str | None) -> tuple[int, dict[str, object]]:
+    status, body = _fetch(url, key)
+    return status, json.loads(body)
 
 
 def test_serve_with_two_workers_shares_the_index_and_follows_new_generations(
@@ -95,6 +100,15 @@ def test_serve_with_two_workers_shares_the_index_and_follows_new_generations(
             ["ps", "-o", "pid=", "--ppid", str(server.pid)], capture_output=True, text=True
         )
         assert len(children.stdout.split()) == 2
+        # The workers' probes are open and say nothing of the directory; their metrics need an
+        # admin key.
+        base = f"http://127.0.0.1:{port}"
+        assert _get(f"{base}/readyz", None) == (200, {"status": "ok"})
+        assert _get(f"{base}/metrics", None)[0] == 401
+        assert _get(f"{base}/metrics", key)[0] == 403
+        _, admin = create_key(db, name="prometheus", scopes={"admin"})
+        status, text = _fetch(f"{base}/metrics", admin)
+        assert status == 200 and b"directory_search_index_people 1.0" in text
         # An import or matching run ends: the parent rebuilds, then replaces both workers.
         world.person(given_name="Bastien", usage_name="LEBRETON")
         bump_generation(db)

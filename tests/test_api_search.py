@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from directory.config import Settings
 from directory.db import Database
 from tests.api_client import TestClient
 from tests.factories import World, add_person, add_record
+from tests.import_helpers import cli
 
 
 @pytest.fixture
@@ -112,3 +115,49 @@ def test_transferred_person_is_one_result_with_the_live_record(
         (result,) = search(client, headers, "paul durand")
         assert result["id"] == pid and result["email"] == "paul.durand@ac-versailles.fr"
         assert result["subline"]
+
+
+def test_limit_above_the_cap_returns_at_most_25(db: Database, world: World, settings: Settings) -> None:
+    for n in range(30):
+        world.person(given_name="Nathalie", usage_name="MARTIN", uid=f"nmartin{n}")
+    headers = _key(db)
+    for client in _client(settings):
+        assert len(search(client, headers, "nathalie martin", limit=1000)) == 25
+        assert len(search(client, headers, "nathalie martin")) == 25  # the default is the cap
+        assert len(search(client, headers, "nathalie martin", limit=3)) == 3
+        r = client.get("/users", params={"search": "nathalie martin", "limit": 1000}, headers=headers)
+        assert len(r.json()) == 25
+
+
+_GIVEN = ("Anaïs", "Bastien", "Chloé", "Damien", "Élodie", "Fabrice", "Gaëlle", "Hugo")
+_SURNAMES = ("LEBRETON", "ROUSSEAU", "FAURE")
+
+
+def test_search_ids_are_the_person_ids_that_export_clusters_writes(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    # Records only, each person in two academies with one NUMEN: the matching run makes the
+    # persons, as in production (it needs 20 pairs sharing a NUMEN to fit its model).
+    people = [(g, s) for g in _GIVEN for s in _SURNAMES]  # 24
+    for n, (given, surname) in enumerate(people):
+        pair = [
+            add_record(db, given_name=given, usage_name=surname, academy_code=academy, uid=f"p{n}-{academy}")
+            for academy in ("25", "10")
+        ]
+        db.execute(
+            "UPDATE source_records SET numen_hash = %s, birth_hash = %s WHERE id = ANY(%s)",
+            (f"numen-{n}", f"birth-{n}", pair),
+        )
+    done = cli(settings, "match")
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "clusters.csv"
+    done = cli(settings, "export", "clusters", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    with out.open(newline="") as fh:
+        exported = {row["uid"]: row["person_id"] for row in csv.DictReader(fh)}
+    assert len(exported) == 48
+    headers = _key(db)
+    for client in _client(settings):
+        for n, (given, surname) in enumerate(people):
+            (result,) = search(client, headers, f"{given} {surname}")  # one result for the two records
+            assert result["id"] == exported[f"p{n}-25"] == exported[f"p{n}-10"], (given, surname)

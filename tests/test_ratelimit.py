@@ -6,7 +6,7 @@ import pytest
 
 from directory.db import Database
 from directory.errors import InvalidInputError, RateLimitedError
-from directory.ratelimit import ExposureCounter, RateLimiter, cap_limit, check_query
+from directory.ratelimit import ExposureCounter, RateLimiter, cap_limit, check_limit, check_query
 from tests.factories import World
 
 
@@ -39,6 +39,23 @@ def test_cap() -> None:
     assert cap_limit(1000, 25) == 25
     assert cap_limit(5, 25) == 5
     assert cap_limit(0, 25) == 1
+
+
+def test_limit_parameter_is_checked_then_capped() -> None:
+    assert check_limit(None, 25) == 25
+    assert check_limit("7", 25) == 7
+    assert check_limit("1000", 25) == 25
+    assert check_limit("9" * 4000, 25) == 25  # a large number is capped, up to what int() converts
+    for text, message in [
+        ("", "positive integer"),
+        ("0", "positive integer"),
+        ("-3", "positive integer"),
+        ("²", "positive integer"),  # str.isdigit() is true, int() refuses it
+        ("٣", "positive integer"),  # int() would read 3 from these
+        ("9" * 5000, "too many digits"),  # beyond int()'s 4,300 digits
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            check_limit(text, 25)
 
 
 def test_bucket_allows_a_burst_then_refuses_with_retry_after() -> None:

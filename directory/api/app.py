@@ -6,7 +6,7 @@ and reaches the shared state as ``app.state.api`` (``ApiState``: the stores, the
 At start (lifespan): open the primary (migrations applied) and the read store
 (``DIRECTORY_READ_DATABASE_URL`` when set), sync the configured instances and assign home
 instances (primary only), then load the search index, in the background unless
-``index="blocking"``: ``/readyz`` answers 503 until it is loaded, and searches wait for it. A
+``index="blocking"``: until it is loaded ``/readyz`` and searches answer 503 (``index_loading``). A
 background thread then keeps the index fresh and flushes the exposure counter.
 """
 
@@ -23,8 +23,8 @@ from fastapi import FastAPI
 from starlette.responses import Response
 
 from directory.api import compat, people
-from directory.api.deps import ApiState, StateDep
-from directory.api.errors import install_error_handlers
+from directory.api.deps import AdminKey, ApiState, StateDep
+from directory.api.errors import ERROR_RESPONSES, install_error_handlers
 from directory.api.fastpath import SearchFastPath
 from directory.api.metrics import Metrics, TimingMiddleware
 from directory.api.responses import json_response
@@ -50,7 +50,9 @@ DESCRIPTION = """\
 People-picker search and identity resolution for the national education directory.
 
 Every endpoint needs an API key: `Authorization: Bearer <key>` (created with
-`directory keys create --name NAME --scopes search,resolve`). Errors are JSON:
+`directory keys create --name NAME --scopes search,resolve`); `/metrics` needs the `admin` scope.
+Only the orchestrator probes `/healthz` and `/readyz` are open, and they answer a status alone.
+Errors are JSON:
 `{"error": {"code": "<stable code>", "message": "..."}}`.
 """
 
@@ -188,13 +190,21 @@ def create_app(
         responses={503: {"model": Health}},
     )
     async def readyz(state: StateDep) -> Response:
+        # Open to probes, so it says nothing of the directory (its size is in /metrics, behind a key).
         if not state.search.ready:
             return json_response({"status": "starting"}, status=503)
-        snap = state.search.snapshot
-        return json_response({"status": "ok", "people": snap.size, "generation": snap.generation})
+        return json_response({"status": "ok"})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
-    async def metrics_endpoint(state: StateDep) -> Response:
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics (scope `admin`)",
+        description="Prometheus text format. Needs a key with the `admin` scope: the metrics name "
+        "the API keys and count the people each was shown.",
+        response_class=Response,
+        responses=ERROR_RESPONSES,
+    )
+    async def metrics_endpoint(state: StateDep, key: AdminKey) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         if state.search.ready:

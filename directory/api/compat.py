@@ -53,12 +53,14 @@ def _search(
     query: str,
     limit: int | None,
     *,
+    route: str,
     name: str = "search",
     context: str | None = None,
     tell_limited: bool = False,
 ) -> _Searched:
     """The same search as ``/v1/people/search``, in the key's academy: the query checked (422, naming
-    the dialect's parameter), the limit capped, the people shown counted. ``tell_limited`` asks
+    the dialect's parameter), the limit capped, the people shown counted (exposure, and the results
+    metric under ``route``, the route template). ``tell_limited`` asks
     for one more to know whether more matched (Matrix's ``limited``)."""
     settings = state.settings
     text = check_query(
@@ -72,7 +74,7 @@ def _search(
         text, limit=n + 1 if tell_limited else n, context=context, academy=key.academy_code
     )
     shown = found[:n]
-    state.shown(key, shown)
+    state.shown(key, shown, route)
     return _Searched(text, shown, len(found) > n)
 
 
@@ -87,8 +89,13 @@ def _gs_user(f: Found) -> dict[str, object]:
     }
 
 
+_GS_USERS = "/users"
+_SHAREES = "/v1/sharees"
+_MATRIX_SEARCH = "/_matrix/client/v3/user_directory/search"
+
+
 @router.get(
-    "/users",
+    _GS_USERS,
     tags=["Nextcloud Global Scale"],
     response_model=list[GsUser] | GsUser,
     summary="Lookup-server search (array) or exact lookup (one object)",
@@ -118,10 +125,11 @@ async def gs_users(
             found += state.search.lookup(email=value)
         found = [f for f in found if visible(key, f)]
         if len(found) != 1:
+            state.shown(key, [], _GS_USERS)
             raise NotFoundError("no single user matches")
-        state.shown(key, found)
+        state.shown(key, found, _GS_USERS)
         return json_response(_gs_user(found[0]))
-    return json_response([_gs_user(f) for f in _search(state, key, search, limit).found])
+    return json_response([_gs_user(f) for f in _search(state, key, search, limit, route=_GS_USERS).found])
 
 
 @router.post(
@@ -158,7 +166,7 @@ async def gs_report(request: Request, state: StateDep, report: GsReport) -> Resp
 
 
 @router.get(
-    "/v1/sharees",
+    _SHAREES,
     tags=["Nextcloud sharees"],
     response_model=ShareesPublic,
     summary="Search in the Nextcloud sharees shape",
@@ -175,7 +183,7 @@ async def sharees(
     context: Annotated[str | None, Query(max_length=254)] = None,
     instance: Annotated[str | None, Query(max_length=100, description="The calling instance.")] = None,
 ) -> Response:
-    searched = _search(state, key, search, perPage, context=context)
+    searched = _search(state, key, search, perPage, route=_SHAREES, context=context)
     text = searched.text
     caller = instance or key.instance
     typed = normalize_text(text)
@@ -206,7 +214,7 @@ async def sharees(
 
 
 @router.post(
-    "/_matrix/client/v3/user_directory/search",
+    _MATRIX_SEARCH,
     tags=["Tchap (Matrix)"],
     response_model=MatrixUsers,
     summary="Matrix user-directory search",
@@ -215,7 +223,9 @@ async def sharees(
     "`subline` is an addition that tells homonyms apart.",
 )
 async def matrix_search(state: StateDep, key: SearchKey, body: MatrixSearch) -> Response:
-    searched = _search(state, key, body.search_term, body.limit, name="search_term", tell_limited=True)
+    searched = _search(
+        state, key, body.search_term, body.limit, route=_MATRIX_SEARCH, name="search_term", tell_limited=True
+    )
     results = []
     for f in searched.found:
         p = f.fields()

@@ -28,7 +28,7 @@ from prometheus_client.metrics import Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from directory.api.deps import ApiState, admit, find_key
-from directory.api.people import search_for
+from directory.api.people import SEARCH_ROUTE, search_for
 from directory.api.responses import people_body
 from directory.errors import (
     AuthenticationError,
@@ -38,7 +38,7 @@ from directory.errors import (
 
 __all__ = ["PATH", "SearchFastPath"]
 
-PATH = "/v1/people/search"
+PATH = SEARCH_ROUTE
 ROUTE = PATH
 log = logging.getLogger("directory.api.access")
 error_log = logging.getLogger("directory.api.errors")
@@ -110,9 +110,7 @@ class SearchFastPath:
         params: dict[str, str] = {}
         for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
             params[name] = value  # the last one wins, as with Starlette's query_params.get()
-        found = search_for(state, key, params)
-        state.metrics.results_search.observe(len(found))
-        return people_body(found)
+        return people_body(search_for(state, key, params))  # which counts the results too
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -35,12 +35,12 @@ class Metrics:
         )
         self.results = Histogram(
             "directory_api_results",
-            "Results returned per search or lookup.",
+            "Results returned per search or lookup (0 when a lookup finds nobody).",
             ["route"],
             buckets=(0, 1, 2, 3, 5, 10, 25, 50),
             registry=self.registry,
         )
-        self.results_search = self.results.labels("/v1/people/search")  # the hot route's, bound once
+        self._results_of: dict[str, Histogram] = {}  # route -> its child (labels() costs a lookup and a lock)
         self.errors = Counter(
             "directory_api_errors_total", "Error answers, by stable code.", ["code"], registry=self.registry
         )
@@ -65,6 +65,13 @@ class Metrics:
             "Generation of the index being served.",
             registry=self.registry,
         )
+
+    def results_of(self, route: str) -> Histogram:
+        """The ``directory_api_results`` histogram of one route template."""
+        child = self._results_of.get(route)
+        if child is None:
+            child = self._results_of[route] = self.results.labels(route)
+        return child
 
 
 class TimingMiddleware:

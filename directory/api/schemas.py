@@ -61,11 +61,9 @@ class ErrorPublic(BaseModel):
 
 
 class Health(BaseModel):
-    """``/healthz`` and ``/readyz``."""
+    """``/healthz`` and ``/readyz``: open to probes, so nothing but the status."""
 
     status: Literal["ok", "starting"]
-    people: int | None = None
-    generation: int | None = None
 
 
 # -- Nextcloud Global Scale lookup server ----------------------------------------------------------
