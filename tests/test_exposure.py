@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg_pool
 import pytest
@@ -24,7 +25,7 @@ from tests.factories import World
 
 def _people(db: Database) -> None:
     world = World(db)
-    marie = {"given_name": "Marie", "usage_name": "MARTIN"}
+    marie: dict[str, Any] = {"given_name": "Marie", "usage_name": "MARTIN"}
     world.person(person_id="P-VERS", mail="marie.martin@ac-versailles.fr", academy_code="25", **marie)
     world.person(person_id="P-LYON", mail="marie.martin@ac-lyon.fr", academy_code="10", **marie)
     world.person(person_id="P-PAUL", given_name="Paul", usage_name="PETIT", academy_code="25")

@@ -63,14 +63,15 @@ class Env:
 
     def report(self, key: str, users: object) -> httpx.Response:
         """``POST /gs/users`` as GS instances send it: the key in the body."""
-        return self.client.post("/gs/users", json={"authKey": key, "users": users})
+        r: httpx.Response = self.client.post("/gs/users", json={"authKey": key, "users": users})
+        return r
 
     def remove(self, key: str, users: object, *, bearer: bool = False) -> httpx.Response:
         """``DELETE /gs/users``, the key in the body (GS) or in the Bearer header."""
-        if bearer:
-            headers = {"Authorization": f"Bearer {key}"}
-            return self.client.request("DELETE", "/gs/users", json={"users": users}, headers=headers)
-        return self.client.request("DELETE", "/gs/users", json={"authKey": key, "users": users})
+        body = {"users": users} if bearer else {"authKey": key, "users": users}
+        headers = {"Authorization": f"Bearer {key}"} if bearer else {}
+        r: httpx.Response = self.client.request("DELETE", "/gs/users", json=body, headers=headers)
+        return r
 
     def person(self, pid: str) -> dict[str, Any]:
         row = self.db.fetch_one("SELECT home_instance, has_account FROM persons WHERE id = %s", (pid,))
@@ -103,7 +104,7 @@ def env(db: Database, db_url: str, settings: Settings, tmp_path: Path) -> Iterat
     world = World(db)
     jm = world.establishment("078", 1, name="Collège Jean Moulin", town="Versailles", academy_code="25")
     vh = world.establishment("069", 2, name="Lycée Victor Hugo", town="Lyon", academy_code="10")
-    marie = {"given_name": "Marie", "usage_name": "MARTIN", "uid": "mmartin"}
+    marie: dict[str, Any] = {"given_name": "Marie", "usage_name": "MARTIN", "uid": "mmartin"}
     world.person(person_id="P-VERS", mail=VERS_MAIL, academy_code="25", main_uai=jm, **marie)
     world.person(person_id="P-LYON", mail=LYON_MAIL, academy_code="10", main_uai=vh, **marie)
     create_admin(db, username="alice", password=PASSWORD)
