@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -45,7 +46,11 @@ def client(db: Database, settings: Settings) -> Iterator[TestClient]:
 
 
 def _metric(client: TestClient, key: str) -> float:
-    text = client.get("/metrics").text
+    db: Database = client.app.state.api.db  # type: ignore[attr-defined]
+    _, admin = create_key(db, name=f"ops-{secrets.token_hex(4)}", scopes={"admin"})  # /metrics needs one
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 200, r.text
+    text = r.text
     match = re.search(rf'^directory_api_people_returned_total\{{key="{key}"\}} (\S+)$', text, re.M)
     return float(match[1]) if match else 0.0
 
