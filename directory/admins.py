@@ -26,6 +26,7 @@ __all__ = [
     "authenticate",
     "create_admin",
     "disable_admin",
+    "find_admin",
     "get_admin",
     "list_admins",
     "resolve_academy",
@@ -134,6 +135,12 @@ def authenticate(db: Database, *, username: str, password: str) -> Admin | None:
 def get_admin(db: Database, admin_id: int) -> Admin | None:
     """The administrator with this id, disabled or not, or None."""
     row = db.fetch_one(f"SELECT {_COLUMNS} FROM admins WHERE id = %s", (admin_id,))
+    return _admin(row) if row else None
+
+
+def find_admin(db: Database, username: str) -> Admin | None:
+    """The administrator with this username, disabled or not, or None."""
+    row = db.fetch_one(f"SELECT {_COLUMNS} FROM admins WHERE username = %s", (username.strip().lower(),))
     return _admin(row) if row else None
 
 

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     exposure_flush_interval: float = Field(
         5.0, gt=0, description="Seconds between writes of the distinct people returned per key and day."
     )
+    exposure_memory_ids: int = Field(
+        100_000,
+        ge=4,
+        description="Person ids each worker remembers for the distinct-people counter (all keys; "
+        "one key at most a quarter); past that the store counts them. ~100 bytes each.",
+    )
     tchap_homeserver: str = Field(
         "agent.education.tchap.gouv.fr",
         description="Homeserver of the Matrix user ids the Tchap-compatible endpoint returns.",

@@ -15,13 +15,17 @@ Rules (issue 5):
 - a new person goes to the least loaded instance (assigned people / capacity) among those that
   name their academy (else, or when those are full, among those that serve any academy);
 - an account an instance reports (:func:`report_accounts`, ``POST /gs/users``) fixes the home
-  instance where the account is, and counts in the ranking (``persons.has_account``);
+  instance where the account is, and counts in the ranking (``persons.has_account``); an account
+  it reports deleted (:func:`remove_accounts`, ``DELETE /gs/users``) no longer does. With accounts
+  on several instances the home stays put while it has one of them (see :func:`_settle`), so
+  reports in any order never make it flip back and forth;
 - the cloud user id is assigned once, nationally unique (the uid of the person's main record,
   suffixed on a clash), so the federated cloud id ``userid@host`` follows the home instance.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tomllib
 from collections import defaultdict
@@ -32,16 +36,19 @@ from typing import Any
 
 from directory.academies import by_code
 from directory.apikeys import resolve_academy
-from directory.db import Database
-from directory.errors import ConfigurationError, InvalidInputError, NotFoundError
+from directory.db import Database, DictConnection
+from directory.errors import ConfigurationError, InvalidInputError, NotFoundError, PermissionDeniedError
 from directory.search.hooks import mark_changed
 
 __all__ = [
     "Account",
     "Instance",
+    "Move",
     "assign_home_instances",
+    "list_instances",
     "load_instances",
     "move_person",
+    "remove_accounts",
     "report_accounts",
     "sync_instances",
 ]
@@ -115,6 +122,18 @@ def sync_instances(db: Database, instances: Sequence[Instance]) -> None:
                    academies = EXCLUDED.academies, updated_at = now()""",
             [(i.name, i.host, i.capacity, list(i.academies)) for i in instances],
         )
+
+
+def list_instances(db: Database) -> list[dict[str, Any]]:
+    """Every instance with its load: active people living there, and accounts it reported."""
+    return db.fetch_all(
+        """SELECT i.name, i.host, i.capacity, i.academies,
+                  (SELECT count(*) FROM persons p
+                   WHERE p.home_instance = i.name AND p.status = 'active') AS people,
+                  (SELECT count(*) FROM instance_accounts a
+                   WHERE a.instance = i.name AND a.person_id IS NOT NULL) AS accounts
+           FROM instances i ORDER BY i.name"""
+    )
 
 
 def _userid_base(uid: str | None, person_id: str) -> str:
@@ -218,39 +237,101 @@ def _candidates(instances: Sequence[Instance], academy: str | None, load: dict[s
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """What :func:`move_person` did: the home before and after (equal when nothing changed)."""
+
+    person_id: str
+    before: str | None
+    after: str
+    cloud_id: str | None
+
+    @property
+    def moved(self) -> bool:
+        """Whether the home instance changed."""
+        return self.before != self.after
+
+
 def move_person(
-    db: Database, person_id: str, instance: str, *, actor: str, reason: str | None = None
-) -> None:
-    """Move a person to another home instance: an admin act, recorded in ``audit_log``."""
+    db: Database,
+    person_id: str,
+    instance: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    academy_code: str | None = None,
+) -> Move:
+    """Move a person to another home instance: an admin act, recorded in ``audit_log``.
+
+    ``academy_code`` restricts the act to people with a live record in that academy (an academy
+    administrator's scope). The audit row names the person's academies, so that academy
+    administrators see it in the admin UI. Account reports never undo a move (:func:`_settle`).
+    """
     with db.connection() as conn:
         row = conn.execute(
-            "SELECT home_instance FROM persons WHERE id = %s FOR UPDATE", (person_id,)
+            "SELECT home_instance, status, merged_into FROM persons WHERE id = %s FOR UPDATE", (person_id,)
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no person {person_id!r}")
-        if not conn.execute("SELECT 1 FROM instances WHERE name = %s", (instance,)).fetchone():
-            raise NotFoundError(f"no instance {instance!r}")
-        if row["home_instance"] == instance:
-            return
+        if row["status"] == "merged":
+            raise InvalidInputError(
+                f"person {person_id!r} was merged into {row['merged_into']!r}: move that person instead"
+            )
+        target = conn.execute("SELECT host FROM instances WHERE name = %s", (instance,)).fetchone()
+        if target is None:
+            names = [r["name"] for r in conn.execute("SELECT name FROM instances ORDER BY name").fetchall()]
+            known = ", ".join(names) if names else "none: is DIRECTORY_INSTANCES set?"
+            raise NotFoundError(f"no instance {instance!r} (known instances: {known})")
+        academies = [
+            r["academy_code"]
+            for r in conn.execute(
+                """SELECT DISTINCT s.academy_code FROM record_links l
+                   JOIN source_records s ON s.id = l.record_id
+                   WHERE l.person_id = %s AND s.removed_at IS NULL AND s.academy_code IS NOT NULL
+                   ORDER BY 1""",
+                (person_id,),
+            ).fetchall()
+        ]
+        if academy_code is not None and academy_code not in academies:
+            raise PermissionDeniedError(f"person {person_id!r} has no record in academy {academy_code}")
+        # The cloud id as search will show it: the account on the new instance, else the assigned id.
+        userid = conn.execute(
+            """SELECT coalesce(
+                   (SELECT min(userid) FROM instance_accounts WHERE person_id = %s AND instance = %s),
+                   (SELECT userid FROM cloud_userids WHERE person_id = %s)) AS userid""",
+            (person_id, instance, person_id),
+        ).fetchone()
+        cloud_id = f"{userid['userid']}@{target['host']}" if userid and userid["userid"] else None
+        move = Move(person_id, row["home_instance"], instance, cloud_id)
+        if not move.moved:
+            return move
         conn.execute(
             "UPDATE persons SET home_instance = %s, updated_at = now() WHERE id = %s", (instance, person_id)
         )
         conn.execute(
-            "INSERT INTO audit_log (actor, action, target, before, after) "
-            "VALUES (%s, 'person.move', %s, %s, %s)",
+            "INSERT INTO audit_log (actor, action, target, before, after, academies) "
+            "VALUES (%s, 'person.move', %s, %s, %s, %s)",
             (
                 actor,
                 person_id,
                 _json({"home_instance": row["home_instance"]}),
-                _json({"home_instance": instance, "reason": reason}),
+                _json(
+                    {
+                        "home_instance": instance,
+                        "reason": reason,
+                        # What the admin UI's audit page shows on the entry's line.
+                        "summary": f"home instance {row['home_instance'] or '-'} → {instance}"
+                        + (f": {reason}" if reason else ""),
+                    }
+                ),
+                academies,
             ),
         )
         mark_changed(conn, [person_id])
+    return move
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,44 +344,50 @@ class Account:
     cloud_id: str | None = None
 
 
+def _find_person(conn: DictConnection, acc: Account) -> list[str]:
+    """The active people an account may belong to: by e-mail (mail or alias), else by uid."""
+    people: list[str] = []
+    if acc.email:
+        people = [
+            r["person_id"]
+            for r in conn.execute(
+                """SELECT DISTINCT l.person_id FROM source_records s
+                   JOIN record_links l ON l.record_id = s.id JOIN persons p ON p.id = l.person_id
+                   WHERE (lower(s.mail) = lower(%s) OR lower(%s) = ANY(s.mail_aliases))
+                     AND s.removed_at IS NULL AND p.status = 'active'""",
+                (acc.email, acc.email),
+            ).fetchall()
+        ]
+    if not people:
+        people = [
+            r["person_id"]
+            for r in conn.execute(
+                """SELECT DISTINCT l.person_id FROM source_records s
+                   JOIN record_links l ON l.record_id = s.id JOIN persons p ON p.id = l.person_id
+                   WHERE lower(s.uid) = lower(%s) AND s.removed_at IS NULL AND p.status = 'active'
+                   UNION SELECT c.person_id FROM cloud_userids c WHERE c.userid = lower(%s)""",
+                (acc.userid, acc.userid),
+            ).fetchall()
+        ]
+    return sorted(set(people))
+
+
 def report_accounts(db: Database, instance: str, accounts: Sequence[Account]) -> dict[str, int]:
     """Record the accounts an instance has; link each to its person when exactly one matches.
 
     A person is found by the account's e-mail (any live record's mail or alias), else by its uid.
-    A linked account marks the person ``has_account`` and fixes their home instance there (a
-    change is recorded in ``audit_log``). Returns counts: ``received``, ``linked``, ``unknown``,
-    ``ambiguous``.
+    A linked account marks the person ``has_account`` and may fix their home instance there
+    (:func:`_settle`; a change is recorded in ``audit_log``). An account re-reported for another
+    person (or for nobody) no longer counts for the one it was linked to. Returns counts:
+    ``received``, ``linked``, ``unknown``, ``ambiguous``.
     """
     counts = {"received": len(accounts), "linked": 0, "unknown": 0, "ambiguous": 0}
-    changed: set[str] = set()
+    touched: set[str] = set()
     with db.connection() as conn:
         if not conn.execute("SELECT 1 FROM instances WHERE name = %s", (instance,)).fetchone():
             raise NotFoundError(f"no instance {instance!r}")
         for acc in accounts:
-            people: list[str] = []
-            if acc.email:
-                people = [
-                    r["person_id"]
-                    for r in conn.execute(
-                        """SELECT DISTINCT l.person_id FROM source_records s
-                           JOIN record_links l ON l.record_id = s.id JOIN persons p ON p.id = l.person_id
-                           WHERE (lower(s.mail) = lower(%s) OR lower(%s) = ANY(s.mail_aliases))
-                             AND s.removed_at IS NULL AND p.status = 'active'""",
-                        (acc.email, acc.email),
-                    ).fetchall()
-                ]
-            if not people:
-                people = [
-                    r["person_id"]
-                    for r in conn.execute(
-                        """SELECT DISTINCT l.person_id FROM source_records s
-                           JOIN record_links l ON l.record_id = s.id JOIN persons p ON p.id = l.person_id
-                           WHERE lower(s.uid) = lower(%s) AND s.removed_at IS NULL AND p.status = 'active'
-                           UNION SELECT c.person_id FROM cloud_userids c WHERE c.userid = lower(%s)""",
-                        (acc.userid, acc.userid),
-                    ).fetchall()
-                ]
-                people = sorted(set(people))
+            people = _find_person(conn, acc)
             person = people[0] if len(people) == 1 else None
             if len(people) > 1:
                 counts["ambiguous"] += 1
@@ -308,6 +395,10 @@ def report_accounts(db: Database, instance: str, accounts: Sequence[Account]) ->
                 counts["unknown"] += 1
             else:
                 counts["linked"] += 1
+            previous = conn.execute(
+                "SELECT person_id FROM instance_accounts WHERE instance = %s AND userid = %s",
+                (instance, acc.userid),
+            ).fetchone()
             conn.execute(
                 """INSERT INTO instance_accounts (instance, userid, person_id, email, display_name)
                    VALUES (%s, %s, %s, %s, %s)
@@ -315,29 +406,108 @@ def report_accounts(db: Database, instance: str, accounts: Sequence[Account]) ->
                        email = EXCLUDED.email, display_name = EXCLUDED.display_name, reported_at = now()""",
                 (instance, acc.userid, person, acc.email, acc.display_name),
             )
-            if person is None:
-                continue
-            before = conn.execute(
-                "SELECT home_instance, has_account FROM persons WHERE id = %s FOR UPDATE", (person,)
-            ).fetchone()
-            assert before is not None
-            if before["home_instance"] != instance or not before["has_account"]:
-                conn.execute(
-                    "UPDATE persons SET home_instance = %s, has_account = true, updated_at = now() "
-                    "WHERE id = %s",
-                    (instance, person),
-                )
-                if before["home_instance"] not in (None, instance):
-                    conn.execute(
-                        """INSERT INTO audit_log (actor, action, target, before, after)
-                           VALUES (%s, 'person.home_fixed_by_account', %s, %s, %s)""",
-                        (
-                            f"instance:{instance}",
-                            person,
-                            _json({"home_instance": before["home_instance"]}),
-                            _json({"home_instance": instance, "userid": acc.userid}),
-                        ),
-                    )
-                changed.add(person)
+            if previous is not None and previous["person_id"] not in (None, person):
+                touched.add(previous["person_id"])
+            if person is not None:
+                touched.add(person)
+        actor = f"instance:{instance}"
+        changed = [p for p in sorted(touched) if _settle(conn, p, prefer=instance, actor=actor)]
         mark_changed(conn, changed)
     return counts
+
+
+def remove_accounts(db: Database, instance: str, accounts: Sequence[Account]) -> dict[str, int]:
+    """Forget the accounts an instance reports deleted; idempotent.
+
+    An account is named by its user id on the instance; a cloud id given with it must be on this
+    instance's host (``InvalidInputError`` otherwise: a client mixing up instances is told so).
+    The people they were linked to are settled again (:func:`_settle`): ``has_account`` clears
+    when no account is left, and a home that lost its account moves to an instance where the
+    person still has one. Returns counts: ``received``, ``removed``, ``absent`` (not recorded:
+    never reported, or removed already).
+    """
+    with db.connection() as conn:
+        row = conn.execute("SELECT host FROM instances WHERE name = %s", (instance,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no instance {instance!r}")
+        for acc in accounts:
+            host = acc.cloud_id.rpartition("@")[2] if acc.cloud_id else None
+            if host is not None and host.lower() != row["host"].lower():
+                raise InvalidInputError(
+                    f"cloud id {acc.cloud_id!r} is not on this instance's host {row['host']!r}"
+                )
+        userids = sorted({acc.userid for acc in accounts})
+        removed = conn.execute(
+            "DELETE FROM instance_accounts WHERE instance = %s AND userid = ANY(%s) RETURNING person_id",
+            (instance, userids),
+        ).fetchall()
+        people = sorted({r["person_id"] for r in removed if r["person_id"] is not None})
+        changed = [p for p in people if _settle(conn, p, prefer=None, actor=f"instance:{instance}")]
+        mark_changed(conn, changed)
+    return {"received": len(accounts), "removed": len(removed), "absent": len(userids) - len(removed)}
+
+
+def _settle(conn: DictConnection, person_id: str, *, prefer: str | None, actor: str) -> bool:
+    """Bring a person's ``has_account`` and home in line with their recorded accounts; whether
+    anything changed.
+
+    The home stays where it is when the person has an account there, or when an administrator
+    put it there (``person.move``: an admin act is undone only by another). Otherwise, when the
+    person has accounts, the home goes to ``prefer`` (the reporting instance) if one of them is
+    there, else to the first by name: accounts on two instances, reported in any order, fix the
+    home once and leave it. With no account anywhere the home stays (nothing moves by accident).
+    """
+    row = conn.execute(
+        "SELECT home_instance, has_account FROM persons WHERE id = %s FOR UPDATE", (person_id,)
+    ).fetchone()
+    if row is None:
+        return False
+    where = [
+        r["instance"]
+        for r in conn.execute(
+            "SELECT DISTINCT instance FROM instance_accounts WHERE person_id = %s ORDER BY instance",
+            (person_id,),
+        ).fetchall()
+    ]
+    home: str | None = row["home_instance"]
+    new_home = home
+    if where and home not in where and not _placed_by_admin(conn, person_id, home):
+        new_home = prefer if prefer in where else where[0]
+    has_account = bool(where)
+    if new_home == home and has_account == row["has_account"]:
+        return False
+    conn.execute(
+        "UPDATE persons SET home_instance = %s, has_account = %s, updated_at = now() WHERE id = %s",
+        (new_home, has_account, person_id),
+    )
+    if home is not None and new_home != home:
+        conn.execute(
+            """INSERT INTO audit_log (actor, action, target, before, after)
+               VALUES (%s, 'person.home_fixed_by_account', %s, %s, %s)""",
+            (
+                actor,
+                person_id,
+                _json({"home_instance": home}),
+                _json(
+                    {
+                        "home_instance": new_home,
+                        "summary": f"home instance {home} → {new_home}: where the accounts are",
+                    }
+                ),
+            ),
+        )
+    return True
+
+
+def _placed_by_admin(conn: DictConnection, person_id: str, home: str | None) -> bool:
+    """Whether an administrator moved this person to ``home`` (indexed on ``audit_log.target``)."""
+    if home is None:
+        return False
+    return (
+        conn.execute(
+            """SELECT 1 FROM audit_log WHERE target = %s AND action = 'person.move'
+               AND after->>'home_instance' = %s LIMIT 1""",
+            (person_id, home),
+        ).fetchone()
+        is not None
+    )

@@ -10,7 +10,8 @@
   until the next token (sent as ``Retry-After``).
 - :class:`ExposureCounter`: the distinct people returned per key and day, buffered in memory
   and written to ``api_key_exposure`` every few seconds: a key walking the directory shows up
-  there (``directory keys list``) and in the ``directory_api_people_returned_total`` metric.
+  there (``directory keys list``) and in the ``directory_api_people_returned_total`` metric. Its
+  memory is bounded (``DIRECTORY_EXPOSURE_MEMORY_IDS``): past the bound the store does the counting.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import math
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 
 from directory.db import Database
@@ -176,44 +177,129 @@ def _refuse(tokens: float, rate: float) -> None:
 
 
 class ExposureCounter:
-    """Distinct people returned per key and day (UTC), written in batches to ``api_key_exposure``."""
+    """Distinct people returned per key and day (UTC), written in batches to ``api_key_exposure``.
 
-    def __init__(self, db: Database | None) -> None:
+    Why bounded, and how. Each worker remembers the ids it has shown each key today, so that a
+    person shown again costs nothing and a new one is counted at once. Unbounded, one key walking
+    the directory would have a worker hold up to 1.2 million ids (~100 bytes each in a set: 120 MB
+    per key, per worker, per day). So at most ``memory_ids`` ids are remembered in all, and at most
+    a quarter of them for one key, so that one scraping key cannot take the others' room. Past
+    its share, a key's ids not remembered are queued as they come (deduplicated until the next
+    flush) and the store tells which are new: the flush inserts with ``ON CONFLICT DO NOTHING
+    RETURNING``, and the rows it really inserted are that key's new people, counted then (exact
+    across workers, too). The counts stay exact; past the bound each new id costs a row in the
+    flush instead of a set lookup. A fixed-size sketch (Bloom filter, HyperLogLog) would bound
+    memory too, but only approximately: it would undercount people, the one thing this counter
+    must not do. The write queue is bounded the same way: beyond ``memory_ids`` queued rows
+    (the store unreachable for long) new rows are dropped and counted in ``dropped``; from a
+    quarter of that, ``due`` asks the flushing thread not to wait for its next interval.
+
+    ``on_new(label, n)``, when given, is told of each key's new people as they are known: at
+    ``record`` for remembered ids, at ``flush`` for those the store counted (the metric).
+    """
+
+    def __init__(
+        self,
+        db: Database | None,
+        *,
+        memory_ids: int = 100_000,
+        on_new: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.db = db
-        self._pending: set[tuple[int, date, str]] = set()
-        self._seen: set[tuple[int, date, str]] = set()
+        self.memory_ids = max(4, memory_ids)
+        self.per_key = self.memory_ids // 4
+        self.on_new = on_new
+        self.dropped = 0
+        self.due = threading.Event()
+        self._day: date | None = None
+        self._seen: dict[int, set[str]] = {}
+        self._held = 0
+        # Rows to write; the value tells whether the row was counted already (remembered) or is
+        # left for the store to count.
+        self._pending: dict[tuple[int, date, str], bool] = {}
+        self._labels: dict[int, str] = {}
         self._lock = threading.Lock()
+        # One flush at a time: whoever flushes knows, on return, that what was recorded before
+        # is written and counted (the app's thread and a final flush at shutdown may overlap).
+        self._flushing = threading.Lock()
 
-    def record(self, key_id: int, person_ids: Iterable[str]) -> int:
-        """Note that these people were shown to this key; returns how many were new today."""
+    @property
+    def held(self) -> int:
+        """Ids in memory now: remembered ones plus rows waiting for the next flush."""
+        with self._lock:
+            return self._held + len(self._pending)
+
+    def record(self, key_id: int, person_ids: Iterable[str], *, label: str | None = None) -> int:
+        """Note that these people were shown to this key; returns how many are known new today
+        (those left for the store to count are told to ``on_new`` at the next flush)."""
         today = datetime.now(UTC).date()
         new = 0
+        name = label or str(key_id)
         with self._lock:
-            if self._seen and next(iter(self._seen))[1] != today:
-                self._seen.clear()  # a new day: yesterday's set is in the store already
+            if self._day != today:
+                self._seen.clear()  # a new day: yesterday's ids are in the store already
+                self._held = 0
+                self._day = today
+            self._labels[key_id] = name
+            seen = self._seen.setdefault(key_id, set())
             for pid in person_ids:
+                if pid in seen:
+                    continue
                 item = (key_id, today, pid)
-                if item not in self._seen:
-                    self._seen.add(item)
-                    self._pending.add(item)
+                if len(seen) < self.per_key and self._held < self.memory_ids:
+                    seen.add(pid)
+                    self._held += 1
                     new += 1
+                    self._queue(item, counted=True)
+                elif item not in self._pending:
+                    self._queue(item, counted=False)
+            if len(self._pending) >= self.memory_ids // 4:
+                self.due.set()
+        if new and self.on_new is not None:
+            self.on_new(name, new)
         return new
+
+    def _queue(self, item: tuple[int, date, str], *, counted: bool) -> None:
+        """Queue a row for the store, unless the queue is full (under ``_lock``)."""
+        if len(self._pending) >= self.memory_ids:
+            self.dropped += 1
+            return
+        self._pending[item] = counted
 
     def flush(self) -> int:
         """Write what was recorded since the last flush; returns the rows offered to the store."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
-            batch, self._pending = self._pending, set()
+            batch, self._pending = self._pending, {}
+            self.due.clear()
+            dropped, self.dropped = self.dropped, 0
+        if dropped:
+            log.warning("exposure counter: %d rows dropped while the store could not be written", dropped)
         if not batch or self.db is None:
             return 0
+        rows = sorted(batch)  # one order for every worker: concurrent inserts do not deadlock
         try:
-            with self.db.connection() as conn, conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO api_key_exposure (key_id, day, person_id) VALUES (%s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    sorted(batch),
-                )
+            with self.db.connection() as conn:
+                inserted = conn.execute(
+                    """INSERT INTO api_key_exposure (key_id, day, person_id)
+                       SELECT * FROM unnest(%s::bigint[], %s::date[], %s::text[])
+                       ON CONFLICT DO NOTHING RETURNING key_id, day, person_id""",
+                    ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+                ).fetchall()
         except Exception:
             with self._lock:
-                self._pending |= batch  # try again at the next flush
+                for item, counted in batch.items():  # try again at the next flush
+                    if item not in self._pending:
+                        self._queue(item, counted=counted)
             raise
+        if self.on_new is not None:
+            new: dict[int, int] = {}
+            for row in inserted:
+                if not batch[(row["key_id"], row["day"], row["person_id"])]:
+                    new[row["key_id"]] = new.get(row["key_id"], 0) + 1
+            for key_id, n in sorted(new.items()):
+                self.on_new(self._labels.get(key_id, str(key_id)), n)
         return len(batch)

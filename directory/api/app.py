@@ -116,7 +116,11 @@ def create_app(
             search=service,
             keys=KeyCache(db, settings.api_key_cache_seconds) if db is not None else None,
             limiter=RateLimiter(default_rate=settings.rate_limit_per_minute, burst=settings.rate_limit_burst),
-            exposure=ExposureCounter(db),
+            exposure=ExposureCounter(
+                db,
+                memory_ids=settings.exposure_memory_ids,
+                on_new=lambda key_name, n: metrics.people_returned.labels(key_name).inc(n),
+            ),
             metrics=metrics,
         )
         app.state.api = state_box["state"] = state
@@ -139,11 +143,16 @@ def create_app(
             service.start()
 
         def flush_loop() -> None:
-            while not stop.wait(settings.exposure_flush_interval):
+            # Every interval, or sooner when the counter's queue fills (``due``).
+            while True:
+                state.exposure.due.wait(settings.exposure_flush_interval)
+                if stop.is_set():
+                    return
                 try:
                     state.exposure.flush()
                 except Exception:
                     log.exception("could not write the exposure counter")
+                    stop.wait(1.0)  # a store down: do not spin on a queue that stays full
 
         flusher = threading.Thread(target=flush_loop, name="exposure-flush", daemon=True)
         flusher.start()
@@ -151,6 +160,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            state.exposure.due.set()  # wakes the flushing thread, which sees ``stop``
             service.stop()
             try:
                 state.exposure.flush()

@@ -8,10 +8,12 @@ that a Nextcloud or a Tchap can be pointed at the directory with configuration, 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from directory.api.deps import ApiState, SearchKey, StateDep, authenticate, bearer_token
@@ -19,6 +21,9 @@ from directory.api.errors import ERROR_RESPONSES
 from directory.api.people import visible
 from directory.api.responses import json_response
 from directory.api.schemas import (
+    GsAccount,
+    GsRemoval,
+    GsRemovalResult,
     GsReport,
     GsReportResult,
     GsUser,
@@ -28,7 +33,7 @@ from directory.api.schemas import (
 )
 from directory.apikeys import ApiKey
 from directory.errors import InvalidInputError, NotFoundError
-from directory.instances import Account, report_accounts
+from directory.instances import Account, remove_accounts, report_accounts
 from directory.ratelimit import cap_limit, check_query
 from directory.search.service import Found
 from matching.normalize import normalize_text
@@ -132,6 +137,41 @@ async def gs_users(
     return json_response([_gs_user(f) for f in _search(state, key, search, limit, route=_GS_USERS).found])
 
 
+_MAX_ACCOUNTS = 10_000
+
+
+def _accounts(users: Sequence[str | GsAccount] | Mapping[str, GsAccount]) -> list[Account]:
+    """The accounts of a ``/gs/users`` body: a list of objects or of cloud ids, or an object keyed
+    by cloud id (GS's own form). Each needs a user id, given or taken from its cloud id."""
+    if len(users) > _MAX_ACCOUNTS:
+        raise InvalidInputError(f"at most {_MAX_ACCOUNTS:,} accounts per report")
+    items: Iterable[tuple[str | None, str | GsAccount]]
+    items = users.items() if isinstance(users, Mapping) else [(None, u) for u in users]
+    accounts: list[Account] = []
+    for cloud_id, acc in items:
+        if isinstance(acc, str):
+            cloud_id, acc = acc, GsAccount()
+            if "@" not in cloud_id:
+                raise InvalidInputError(f"{cloud_id!r} is not a cloud id (userid@host)")
+        cid = acc.cloudId or cloud_id
+        userid = acc.userid or (cid.rpartition("@")[0] if cid else None)
+        if not userid:
+            raise InvalidInputError("every account needs a userid or a cloudId")
+        accounts.append(
+            Account(userid=userid, email=acc.email, display_name=acc.displayName or acc.name, cloud_id=cid)
+        )
+    return accounts
+
+
+async def _instance_key(request: Request, state: ApiState, auth_key: str | None) -> str:
+    """The instance a ``/gs/users`` call speaks for: its key (Bearer, or ``authKey`` as GS sends it)
+    with the ``instance`` scope names it."""
+    key = await authenticate(request, state, bearer_token(request) or auth_key, "instance")
+    if key.instance is None:
+        raise InvalidInputError("this key names no instance; create it with --instance")
+    return key.instance
+
+
 @router.post(
     "/gs/users",
     tags=["Nextcloud Global Scale"],
@@ -140,28 +180,33 @@ async def gs_users(
     description="Shaped like the GS lookup server's provisioning call. Needs a key with the "
     "`instance` scope (Bearer header, or `authKey` in the body as GS instances send it). Each "
     "account is linked to its person by e-mail (else uid); a linked account fixes the person's "
-    "home instance there and ranks them first among equals.",
+    "home instance there (unless they have an account where they live already, or an "
+    "administrator put them there) and ranks them first among equals.",
 )
 async def gs_report(request: Request, state: StateDep, report: GsReport) -> Response:
-    key = await authenticate(request, state, bearer_token(request) or report.authKey, "instance")
-    if key.instance is None:
-        raise InvalidInputError("this key names no instance; create it with --instance")
-    items = report.users.items() if isinstance(report.users, dict) else [(None, u) for u in report.users]
-    accounts: list[Account] = []
-    for cloud_id, acc in items:
-        cid = acc.cloudId or cloud_id
-        userid = acc.userid or (cid.rpartition("@")[0] if cid else None)
-        if not userid:
-            raise InvalidInputError("every account needs a userid or a cloudId")
-        accounts.append(
-            Account(userid=userid, email=acc.email, display_name=acc.displayName or acc.name, cloud_id=cid)
-        )
-    if len(accounts) > 10_000:
-        raise InvalidInputError("at most 10,000 accounts per report")
-    from starlette.concurrency import run_in_threadpool
-
+    instance = await _instance_key(request, state, report.authKey)
+    accounts = _accounts(report.users)
     assert state.db is not None
-    counts = await run_in_threadpool(report_accounts, state.db, key.instance, accounts)
+    counts = await run_in_threadpool(report_accounts, state.db, instance, accounts)
+    return json_response(counts)
+
+
+@router.delete(
+    "/gs/users",
+    tags=["Nextcloud Global Scale"],
+    response_model=GsRemovalResult,
+    summary="An instance reports accounts it deleted (batch)",
+    description="The GS lookup server's batch removal: `users` is a list of cloud ids "
+    "(`userid@host`, on the calling instance's host), or the forms `POST /gs/users` takes. Same "
+    "key as the report. Idempotent: an account not recorded counts as `absent`. A person with no "
+    "account left stops ranking as having one; a home that lost its account moves to an instance "
+    "where the person still has one, else stays.",
+)
+async def gs_remove(request: Request, state: StateDep, removal: GsRemoval) -> Response:
+    instance = await _instance_key(request, state, removal.authKey)
+    accounts = _accounts(removal.users)
+    assert state.db is not None
+    counts = await run_in_threadpool(remove_accounts, state.db, instance, accounts)
     return json_response(counts)
 
 

@@ -50,13 +50,11 @@ class ApiState:
     metrics: Metrics = field(default_factory=Metrics)
 
     def shown(self, key: ApiKey, found: list[Found], route: str) -> None:
-        """Count the people returned to a key by ``route`` (a route template): the exposure counter,
-        and the metrics of people returned per key and of results per answer. A lookup that finds
-        nobody shows ``[]``."""
+        """Count the people returned to a key by ``route`` (a route template): the exposure counter
+        (which feeds the metric of people returned per key through its ``on_new``), and the metric
+        of results per answer. A lookup that finds nobody shows ``[]``."""
         self.metrics.results_of(route).observe(len(found))
-        new = self.exposure.record(key.id, ids_of(found))
-        if new:
-            self.metrics.people_returned.labels(key.name).inc(new)
+        self.exposure.record(key.id, ids_of(found), label=key.name)
 
 
 async def get_state(request: Request) -> ApiState:

@@ -15,6 +15,8 @@ __all__ = [
     "ErrorPublic",
     "GsAccount",
     "GsField",
+    "GsRemoval",
+    "GsRemovalResult",
     "GsReport",
     "GsReportResult",
     "GsUser",
@@ -109,6 +111,22 @@ class GsReportResult(BaseModel):
     linked: int
     unknown: int
     ambiguous: int
+
+
+class GsRemoval(BaseModel):
+    """``DELETE /gs/users``: accounts an instance deleted. As GS sends it, a list of cloud ids
+    (``userid@host``); the forms of ``POST /gs/users`` are accepted too."""
+
+    authKey: str | None = Field(None, description="Accepted instead of the Bearer header, as GS does.")  # noqa: N815
+    users: list[str | GsAccount] | dict[str, GsAccount]
+
+
+class GsRemovalResult(BaseModel):
+    """What a removal did: accounts removed, and those not recorded (never reported, or gone already)."""
+
+    received: int
+    removed: int
+    absent: int
 
 
 # -- Nextcloud sharees -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from directory.cli import admins as _admins  # noqa: F401
 from directory.cli import db as _db  # noqa: F401  (registration side effect)
 from directory.cli import demo as _demo  # noqa: F401
 from directory.cli import imports as _imports  # noqa: F401
+from directory.cli import instances as _instances  # noqa: F401
 from directory.cli import keys as _keys  # noqa: F401
 from directory.cli import match as _match  # noqa: F401
 from directory.cli import serve as _serve  # noqa: F401

@@ -60,10 +60,11 @@ def list_() -> None:
         return
     for r in rows:
         state = "revoked" if r["revoked_at"] else "active"
-        console.print(
+        # Plain tab-separated lines: rich would expand the tabs and wrap at the terminal's width
+        # (80 columns when piped), splitting a key's line in two for whoever parses it.
+        typer.echo(
             f"{r['name']}\t{r['prefix']}\t{','.join(r['scopes'])}\t{r['academy'] or '-'}\t"
-            f"{r['instance'] or '-'}\t{state}\tpeople today: {r['people_today']}",
-            highlight=False,
+            f"{r['instance'] or '-'}\t{state}\tpeople today: {r['people_today']}"
         )
 
 
