@@ -29,7 +29,7 @@ import json
 import logging
 import tomllib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ __all__ = [
     "Instance",
     "Move",
     "assign_home_instances",
+    "follow_merges",
     "list_instances",
     "load_instances",
     "move_person",
@@ -445,6 +446,28 @@ def remove_accounts(db: Database, instance: str, accounts: Sequence[Account]) ->
         changed = [p for p in people if _settle(conn, p, prefer=None, actor=f"instance:{instance}")]
         mark_changed(conn, changed)
     return {"received": len(accounts), "removed": len(removed), "absent": len(userids) - len(removed)}
+
+
+def follow_merges(conn: DictConnection, merged: Mapping[str, str], *, actor: str = "matching") -> int:
+    """Inside a matching run's transaction: the accounts of persons merged into others now belong
+    to the survivors, whose ``has_account`` and home follow (as after a report); the number of
+    accounts moved.
+
+    Without this the survivor would look account-less (ranking) and keep a home where it has no
+    account until every instance reports again.
+    """
+    if not merged:
+        return 0
+    rows = conn.execute(
+        """UPDATE instance_accounts a SET person_id = m.survivor
+           FROM unnest(%s::text[], %s::text[]) AS m(old, survivor)
+           WHERE a.person_id = m.old
+           RETURNING a.person_id""",
+        (list(merged), list(merged.values())),
+    ).fetchall()
+    for survivor in sorted({r["person_id"] for r in rows}):
+        _settle(conn, survivor, prefer=None, actor=actor)
+    return len(rows)
 
 
 def _settle(conn: DictConnection, person_id: str, *, prefer: str | None, actor: str) -> bool:

@@ -392,3 +392,39 @@ def test_cli_match_evaluate_and_export(
     assert out.read_text().splitlines()[0] == "feed,uid,person_id"
     missing = cli(settings, "match", "evaluate", "--truth", str(tmp_path / "nope.csv"))
     assert missing.returncode == 1 and "cannot read truth file" in missing.stderr
+
+
+def test_a_merge_carries_the_merged_persons_accounts(imported: Database) -> None:
+    """When a run merges two persons, an account an instance reported for the merged one now
+    belongs to the survivor, whose ``has_account`` and home follow."""
+    run_matching(imported, full=True)
+    pair = imported.fetch_one(
+        """SELECT person_id, array_agg(record_id ORDER BY record_id) AS ids FROM record_links
+           GROUP BY person_id HAVING count(*) = 3 ORDER BY person_id LIMIT 1"""
+    )
+    assert pair is not None
+    first, _, second = pair["ids"]
+    with imported.connection() as conn:
+        # as an earlier run could have left it: one of three records on a person of its own, which
+        # an instance has reported an account for (the person of the other two keeps its id)
+        conn.execute(
+            """INSERT INTO persons (id, display_name) VALUES ('p-apart', 'Apart');
+               INSERT INTO instances (name, host, capacity) VALUES ('cloud-test', 'cloud.example.fr', 10);
+               INSERT INTO instance_accounts (instance, userid, person_id)
+                   VALUES ('cloud-test', 'apart', 'p-apart');
+               UPDATE persons SET has_account = true, home_instance = 'cloud-test' WHERE id = 'p-apart'"""
+        )
+        conn.execute("UPDATE record_links SET person_id = 'p-apart' WHERE record_id = %s", (second,))
+        conn.execute("INSERT INTO match_queue (record_id) VALUES (%s)", (second,))
+        conn.commit()
+    summary = run_matching(imported)
+    assert summary.mode == "incremental" and summary.persons_merged == 1
+    links = _links(imported)
+    survivor = links[first]
+    assert links[second] == survivor
+    assert survivor == pair["person_id"]
+    assert imported.fetch_value("SELECT merged_into FROM persons WHERE id = 'p-apart'") == survivor
+    owner = imported.fetch_value("SELECT person_id FROM instance_accounts WHERE userid = 'apart'")
+    assert owner == survivor
+    row = imported.fetch_one("SELECT has_account, home_instance FROM persons WHERE id = %s", (survivor,))
+    assert row == {"has_account": True, "home_instance": "cloud-test"}

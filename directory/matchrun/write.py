@@ -22,6 +22,7 @@ from psycopg.rows import tuple_row
 
 from directory.db import DictConnection
 from directory.decisionstore import DECISION_LOCK_KEY
+from directory.instances import follow_merges
 from directory.matchrun.summary import Laps, MatchRunSummary
 from directory.names import display_name
 from directory.review import new_person_id
@@ -110,6 +111,8 @@ def write_result(
                FROM unnest(%s::text[], %s::text[]) AS m(old, survivor) WHERE p.id = m.old""",
             (list(change.merged), list(change.merged.values())),
         )
+        # the merged persons' reported accounts go with their records
+        follow_merges(conn, change.merged)
     refresh_persons(conn, refreshed - created)
     lap("person_fields")
     # records gone since the last run (removed, or out of the read): their pairs are not proposed
