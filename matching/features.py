@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -299,26 +300,24 @@ def update_table(base: RecordTable, records: Sequence[Record], removed: Iterable
     columns = {
         name: np.concatenate([getattr(base, name)[keep], getattr(part, name)])[order] for name in _ROW_COLUMNS
     }
+    return _with_vocabularies(part, columns)
+
+
+def _with_vocabularies(source: RecordTable, columns: dict[str, npt.NDArray[Any]]) -> RecordTable:
+    """A table of these row ``columns`` with ``source``'s vocabularies (the latest grown ones)."""
     return RecordTable(
         **columns,
-        surname_multi=part.surname_multi,
-        surnames=part.surnames,
-        given_names=part.given_names,
-        phonetics=part.phonetics,
-        other=part.other,
+        surname_multi=source.surname_multi,
+        surnames=source.surnames,
+        given_names=source.given_names,
+        phonetics=source.phonetics,
+        other=source.other,
     )
 
 
 def take_rows(table: RecordTable, rows: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> RecordTable:
     """The table of some of ``table``'s rows (a mask or row numbers), sharing its vocabularies."""
-    return RecordTable(
-        **{name: getattr(table, name)[rows] for name in _ROW_COLUMNS},
-        surname_multi=table.surname_multi,
-        surnames=table.surnames,
-        given_names=table.given_names,
-        phonetics=table.phonetics,
-        other=table.other,
-    )
+    return _with_vocabularies(table, {name: getattr(table, name)[rows] for name in _ROW_COLUMNS})
 
 
 def build_table_in_parts(parts: Iterable[Sequence[Record]]) -> RecordTable:
@@ -335,11 +334,6 @@ def build_table_in_parts(parts: Iterable[Sequence[Record]]) -> RecordTable:
     last = built[-1]
     if len(built) == 1:
         return last
-    return RecordTable(
-        **{name: np.concatenate([getattr(p, name) for p in built]) for name in _ROW_COLUMNS},
-        surname_multi=last.surname_multi,
-        surnames=last.surnames,
-        given_names=last.given_names,
-        phonetics=last.phonetics,
-        other=last.other,
+    return _with_vocabularies(
+        last, {name: np.concatenate([getattr(p, name) for p in built]) for name in _ROW_COLUMNS}
     )

@@ -110,24 +110,36 @@ def test_a_rival_with_the_same_evidence_stops_the_raise(
     assert all(c.comparison != TRANSFER_LABEL for c in why.comparisons)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_incremental_equals_full_with_departures(
-    data: tuple[list[Record], dict[int, int], MatchResult, MatchResult], seed: int
-) -> None:
-    dated, _, _, first = data
+def _changes(
+    dated: list[Record], seed: int, *, shift: int = 0, typos: bool = False
+) -> tuple[list[Record], set[int], set[int]]:
+    """About 1 % of records leave their post ``shift`` days after the latest departure (or come
+    back), 0.5 % are removed and, with ``typos``, 0.5 % get a given-name typo: (records, changed,
+    removed)."""
     rng = random.Random(seed)
     changed: set[int] = set()
     after: list[Record] = []
     for r in dated:
         x = rng.random()
         if x < 0.01:
-            # a live record leaves its post now, or a departure is undone
-            r = replace(r, active=not r.active, left_on=None if not r.active else LATEST)
+            left = None if not r.active else LATEST + timedelta(days=shift)
+            r = replace(r, active=not r.active, left_on=left)
             changed.add(r.id)
         elif x < 0.015:
             continue  # removed
+        elif typos and x < 0.02:
+            r = replace(r, given_name=r.given_name + "e")  # a typo fixed, or made
+            changed.add(r.id)
         after.append(r)
-    removed = {r.id for r in dated} - {r.id for r in after}
+    return after, changed, {r.id for r in dated} - {r.id for r in after}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_incremental_equals_full_with_departures(
+    data: tuple[list[Record], dict[int, int], MatchResult, MatchResult], seed: int
+) -> None:
+    dated, _, _, first = data
+    after, changed, removed = _changes(dated, seed)
     full = link_full(after, model=first.model, settings=SETTINGS)
     inc = link_incremental(
         after, first.state, changed=changed, removed=removed, model=first.model, settings=SETTINGS
@@ -205,22 +217,7 @@ def test_an_incremental_run_rematches_only_the_departures_its_changes_touch(
     """The same clusters and decisions as a full run, with far fewer departures re-matched; with
     ``shift``, a new departure moves "now" and some records stop being recent departures."""
     dated, _, _, first = data
-    rng = random.Random(seed)
-    changed: set[int] = set()
-    after: list[Record] = []
-    for r in dated:
-        x = rng.random()
-        if x < 0.01:
-            left = None if not r.active else LATEST + timedelta(days=shift)
-            r = replace(r, active=not r.active, left_on=left)
-            changed.add(r.id)
-        elif x < 0.015:
-            continue  # removed
-        elif x < 0.02:
-            r = replace(r, given_name=r.given_name + "e")  # a typo fixed, or made
-            changed.add(r.id)
-        after.append(r)
-    removed = {r.id for r in dated} - {r.id for r in after}
+    after, changed, removed = _changes(dated, seed, shift=shift, typos=True)
     full = link_full(after, model=first.model, settings=SETTINGS)
     inc = _incremental_as_the_runner_does(first, after, changed, removed)
     assert inc.clusters == full.clusters
