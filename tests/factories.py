@@ -18,6 +18,18 @@ from directory.db import Database
 
 __all__ = ["World", "add_establishment", "add_person", "add_record", "ensure_feed", "make_uai"]
 
+INSTANCES = """
+[instances.cloud07]
+host = "cloud07.example.fr"
+capacity = 1000
+academies = ["versailles"]
+
+[instances.cloud01]
+host = "cloud01.example.fr"
+capacity = 1000
+"""
+"""Two cloud instances (``DIRECTORY_INSTANCES``): one for Versailles, one for every academy."""
+
 _LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 _counter = itertools.count(1)
 

@@ -17,18 +17,7 @@ from directory.db import Database
 from directory.instances import load_instances, sync_instances
 from directory.search.hooks import bump_generation, mark_changed
 from tests.api_client import TestClient
-from tests.factories import World, add_person, add_record
-
-INSTANCES = """
-[instances.cloud07]
-host = "cloud07.example.fr"
-capacity = 1000
-academies = ["versailles"]
-
-[instances.cloud01]
-host = "cloud01.example.fr"
-capacity = 1000
-"""
+from tests.factories import INSTANCES, World, add_person, add_record
 
 
 @pytest.fixture

@@ -22,18 +22,7 @@ from directory.db import Database
 from directory.instances import move_person
 from directory.search.service import SearchService
 from tests.api_client import TestClient
-from tests.factories import World
-
-INSTANCES = """
-[instances.cloud07]
-host = "cloud07.example.fr"
-capacity = 1000
-academies = ["versailles"]
-
-[instances.cloud01]
-host = "cloud01.example.fr"
-capacity = 1000
-"""
+from tests.factories import INSTANCES, World
 
 VERS_MAIL = "marie.martin@ac-versailles.fr"
 LYON_MAIL = "marie.martin@ac-lyon.fr"
