@@ -503,28 +503,31 @@ def map_entry(
         operational: list[tuple[str, list[str]]] = []
         # The first value of every attribute, stripped: most fields are single-valued.
         firsts: dict[str, str] = {}
-        for name, key, lower, secret, is_operational in present:
-            found = values_by_key[key]
-            if not found:
-                continue
-            seen += found
-            firsts[lower] = found[0].strip()
-            # Readers hand over fresh lists: raw can share a single value's list instead of copying.
-            # Several values are kept sorted: their order carries no meaning in LDAP and may differ
-            # between an LDIF export and a search of the same entry, yet it would change the hash.
-            if secret:
-                kept = [REDACTED] * len(found)
-            elif len(found) > 1:
-                kept = sorted(found)
-            else:
-                kept = found if type(found) is list else list(found)
-            if is_operational:
-                operational.append((name, kept))
-            else:
-                raw[name] = kept
         try:
+            for name, key, lower, secret, is_operational in present:
+                found = values_by_key[key]
+                if not found:
+                    continue
+                seen += found
+                firsts[lower] = found[0].strip()
+                # Readers hand over fresh lists: raw can share a single value's list instead of
+                # copying. Several values are kept sorted: their order carries no meaning in LDAP and
+                # may differ between an LDIF export and a search of the same entry, yet it would
+                # change the hash.
+                if secret:
+                    kept = [REDACTED] * len(found)
+                elif len(found) > 1:
+                    kept = sorted(found)
+                else:
+                    kept = found if type(found) is list else list(found)
+                if is_operational:
+                    operational.append((name, kept))
+                else:
+                    raw[name] = kept
             joined = " ".join(seen)
         except TypeError:
+            # A bytes value: str.join refuses it, and so does sorted() next to a str value (an
+            # attribute with one value that is not UTF-8 among others).
             values_by_key = _decoded(dn, attrs, layout)
             continue
         break

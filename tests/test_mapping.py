@@ -297,6 +297,10 @@ def test_attribute_names_are_case_insensitive_and_bytes_are_decoded() -> None:
     assert e.raw["employeeNumber"] == ["<redacted>"]
     assert e.content_hash == reference.content_hash
     assert_no_clear_secret(e)
+    # str and UTF-8 bytes mixed in one attribute (several values): decoded, sorted, mapped
+    mixed = mapped(mailEquivalentAddress=["z@ac-versailles.fr", b"a@ac-versailles.fr"])
+    assert mixed.raw["mailEquivalentAddress"] == ["a@ac-versailles.fr", "z@ac-versailles.fr"]
+    assert mixed.mail_aliases == ("a@ac-versailles.fr", "z@ac-versailles.fr")
 
 
 @pytest.mark.parametrize(
@@ -307,6 +311,9 @@ def test_attribute_names_are_case_insensitive_and_bytes_are_decoded() -> None:
         ({"uid": None}, "missing_uid"),
         ({"sn": [b"DUP\xe9"]}, "invalid_utf8"),
         ({"employeeNumber": [b"24E98\xff2345ABC"]}, "invalid_utf8"),
+        # one value that is not UTF-8 among good ones: sorting them must not crash the import
+        ({"sn": ["MARTIN", b"DUP\xe9"]}, "invalid_utf8"),
+        ({"mailEquivalentAddress": ["b@ac-versailles.fr", b"a\xe9@ac-versailles.fr"]}, "invalid_utf8"),
         ({"givenName": ["Nath\x00alie"]}, "control_characters"),
         ({"sn": ["MAR\x7fTIN"]}, "control_characters"),
         ({"mail": ["a@b.fr\n"]}, "control_characters"),
