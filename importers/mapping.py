@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -401,6 +402,8 @@ class MappedEntry(NamedTuple):
     raw: dict[str, list[str]]
     """The mapped attributes as read, JSON-able, NUMEN and birth date replaced by ``<redacted>``;
     several values of one attribute are sorted (their order means nothing in LDAP)."""
+    raw_json: str
+    """``raw`` as JSON text, what staging stores (``jsonb`` keeps neither key order nor spacing)."""
     content_hash: str
     """blake2b-128 hex of the mapped content and ``raw``, without the operational attributes: an
     unchanged entry keeps its hash from run to run."""
@@ -443,6 +446,34 @@ def _numen_redacted(value: str) -> bool:
     if value in _REDACTED_WORDS or len(set(value)) == 1:
         return True
     return any(mark in value for mark in _REDACTION_MARKS)
+
+
+_RAW_JSON: Final = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+"""The encoder of the ``raw`` that ``_raw_json`` cannot write itself, built once (``json.dumps``
+with options builds one per call)."""
+
+
+def _raw_json(raw: dict[str, list[str]], raw_text: str, operational: list[tuple[str, list[str]]]) -> str:
+    """Add the operational attributes to ``raw`` and return it as JSON text.
+
+    ``raw_text`` is ``repr(raw)`` before they are added, computed anyway for the content hash.
+    When it holds no double quote and no backslash, every string in it was printed verbatim
+    between single quotes: ``repr`` escapes a backslash, a control or any other unprintable
+    character with a backslash, and quotes a value holding a single quote with double quotes
+    (attribute names are letters, digits and hyphens). Swapping the quotes then gives the JSON
+    (with spaces after ``,`` and ``:``, which ``jsonb`` does not keep), at a tenth of the cost of
+    encoding ``raw`` again. Other entries (an apostrophe in a name: about 1 %) go through the
+    JSON encoder.
+    """
+    text = raw_text
+    if operational:
+        extra = dict(operational)
+        raw.update(extra)
+        extra_text = repr(extra)
+        text = extra_text if not raw_text.endswith("]}") else f"{raw_text[:-1]}, {extra_text[1:]}"
+    if '"' in text or "\\" in text:
+        return _RAW_JSON.encode(raw)
+    return text.replace("'", '"')
 
 
 def _decoded(dn: str, attrs: Attrs, layout: _Layout) -> dict[str, Sequence[str]]:
@@ -553,8 +584,7 @@ def map_entry(
     # equivalent to hashing the mapped content, at a fraction of the cost: repr() of the raw dict
     # is one C call.
     raw_text = repr(raw)
-    for name, kept in operational:
-        raw[name] = kept
+    raw_json = _raw_json(raw, raw_text, operational)
 
     flags: list[str] = []
     uid = first(c.uid_key) or None
@@ -719,6 +749,7 @@ def map_entry(
         modify_timestamp,
         tuple(flags),
         raw,
+        raw_json,
         content_hash,
     )
 

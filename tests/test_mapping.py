@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -460,6 +461,34 @@ def test_mapping_never_shows_secrets(sn: str, given: str, numen: str) -> None:
     assert numen not in repr(e)
     assert e.numen_hash == HASHER.hash("numen", numen)
     assert e.usage_name == (" ".join(sn.split()) if "  " in sn.strip() else sn.strip())
+
+
+@given(
+    sn=st.lists(names, min_size=1, max_size=3),
+    title=names,
+    uuid=names,
+    stamp=st.sampled_from(["20261128214201Z", 'it\'s \\ "not" one', "x\u00a0y"]),
+)
+def test_raw_json_is_raw_whatever_the_values(sn: list[str], title: str, uuid: str, stamp: str) -> None:
+    # raw_json is written from repr(raw) when the quotes allow it, else by the JSON encoder:
+    # either way it must read back as raw, operational attributes (entryUUID...) included.
+    e = mapped(sn=sn, title=[title], entryUUID=[uuid], modifyTimestamp=[stamp])
+    assert json.loads(e.raw_json) == e.raw
+    assert e.raw["entryUUID"] == [uuid]
+    assert e.raw["sn"] == sorted(sn)
+
+
+@pytest.mark.parametrize(
+    "value", ["D'ALMEIDA", 'Le "Grand"', "a\\b", "x\u00a0y", "x\u2028y", "\U0001f600", "é", "[b'", "'"]
+)
+def test_raw_json_quoting(value: str) -> None:
+    e = mapped(givenName=[value], entryUUID=None, modifyTimestamp=None)
+    assert json.loads(e.raw_json) == e.raw
+    assert json.loads(e.raw_json)["givenName"] == [value]
+    only_operational = map_entry(
+        DN, {"uid": ["a"], "sn": ["B"], "entryUUID": [value]}, feed="f", academy_code="25", hasher=HASHER
+    )
+    assert json.loads(only_operational.raw_json) == {"uid": ["a"], "sn": ["B"], "entryUUID": [value]}
 
 
 def test_mapped_entry_is_immutable() -> None:
