@@ -427,12 +427,20 @@ def normalize_dn(dn: str) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def _birth_hashes(hasher: Hasher, value: date) -> tuple[str, str | None]:
-    # ~15,000 distinct birth dates in the country: caching saves two HMACs on nearly every entry.
-    swapped = swapped_date(value)
+def _birth(hasher: Hasher, text: str) -> tuple[str, str | None, int] | None:
+    """The birth date's hash, the swapped date's hash and the year; ``None`` for an invalid date.
+
+    ~15,000 distinct birth dates in the country, in three formats: cached on the text as written,
+    this saves two HMACs and the parse on nearly every entry, in one lookup.
+    """
+    born = parse_date(text)
+    if born is None or born.year < BIRTH_YEAR_MIN:
+        return None
+    swapped = swapped_date(born)
     return (
-        hasher.hash("birth", value.isoformat()),
+        hasher.hash("birth", born.isoformat()),
         hasher.hash("birth", swapped.isoformat()) if swapped is not None else None,
+        born.year,
     )
 
 
@@ -518,7 +526,8 @@ def map_entry(
         except UnicodeEncodeError:
             raise InvalidEntry(INVALID_UTF8, "the DN is not valid UTF-8") from None
     c = mapping._compiled
-    layout = c.layout(tuple(attrs))
+    keys = tuple(attrs)
+    layout = c.layouts.get(keys) or c.layout(keys)
     present = layout.present
     actual = layout.actual
 
@@ -673,12 +682,11 @@ def map_entry(
     if not birth_text:
         flags.append("birthdate_missing")
     else:
-        born = parse_date(birth_text)
-        if born is None or born.year < BIRTH_YEAR_MIN:
+        birth = _birth(hasher, birth_text)
+        if birth is None:
             flags.append("birthdate_invalid")
         else:
-            birth_hash, birth_swapped_hash = _birth_hashes(hasher, born)
-            birth_year = born.year
+            birth_hash, birth_swapped_hash, birth_year = birth
 
     main_uai, main_uai_valid, establishments, responsible, place_flags = establishments_of(
         rne_values, rne_list, resp_list
@@ -882,5 +890,4 @@ class FeedMapper:
         self, items: Iterable[tuple[str, Attrs] | UnparsableRecord]
     ) -> Iterator[MappedEntry | QuarantineItem]:
         """``process()`` over a reader's stream, lazily."""
-        for item in items:
-            yield self.process(item)
+        return map(self.process, items)
