@@ -211,7 +211,7 @@ class _Run:
             staged = stage_entries(conn, mapper.map_all(source), on_progress=progress, every=progress_every)
             counts.read = mapper.stats.read
             counts.quarantined = staged.quarantined
-            duplicates = prepare_stage(conn, feed.name)
+            duplicates = prepare_stage(conn, feed.name, repeated_ids=staged.repeated_ids)
         except DirectoryError as exc:
             # FeedReadError above all: the scan is incomplete, so nothing may be applied.
             counts.read = mapper.stats.read

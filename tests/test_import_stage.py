@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime
 import psycopg
 
 from directory.secrets import Hasher
+from importers.apply import prepare_stage
 from importers.mapping import MappedEntry, map_entry
-from importers.stage import STAGE_TABLE, create_stage, stage_entries
+from importers.stage import QUARANTINE_TABLE, STAGE_TABLE, create_stage, stage_entries
 
 HASHER = Hasher("test-secret-key-that-is-long-enough-0123456789")
 
@@ -60,3 +61,25 @@ def test_staged_rows_round_trip_values_that_need_escaping(db_url: str) -> None:
     assert second[1] is None and second[3] is None and second[8] is None and second[9] is None
     assert second[10] is None and second[11] is True
     assert second[4] == []
+
+
+def test_repeated_stable_ids_are_seen_while_staging_and_dropped_by_prepare(db_url: str) -> None:
+    def person(uid: str, uuid: str) -> MappedEntry:
+        return mapped(f"uid={uid},ou=ac-lyon,ou=education,o=gouv,c=fr", uid=[uid], sn=["X"], entryUUID=[uuid])
+
+    unique = [person("a", "u-1"), person("b", "u-2")]
+    repeated = [*unique, person("c", "U-1")]  # stable ids are compared in lower case
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        create_stage(conn)
+        assert stage_entries(conn, unique).repeated_ids is False
+        assert prepare_stage(conn, "ac-lyon", repeated_ids=False) == 0
+        create_stage(conn)
+        result = stage_entries(conn, repeated)
+        assert result.repeated_ids is True and result.entries == 3
+        assert prepare_stage(conn, "ac-lyon", repeated_ids=True) == 1
+        staged = conn.execute(f"SELECT dn FROM {STAGE_TABLE} ORDER BY seq").fetchall()
+        dropped = conn.execute(f"SELECT dn, reason, detail FROM {QUARANTINE_TABLE}").fetchall()
+    assert [dn for (dn,) in staged] == [e.dn for e in unique]
+    assert dropped == [
+        (repeated[2].dn, "duplicate_id", f"stable id u-1 already used in this feed run by {unique[0].dn}")
+    ]

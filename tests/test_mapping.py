@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -297,6 +298,10 @@ def test_attribute_names_are_case_insensitive_and_bytes_are_decoded() -> None:
     assert e.raw["employeeNumber"] == ["<redacted>"]
     assert e.content_hash == reference.content_hash
     assert_no_clear_secret(e)
+    # str and UTF-8 bytes mixed in one attribute (several values): decoded, sorted, mapped
+    mixed = mapped(mailEquivalentAddress=["z@ac-versailles.fr", b"a@ac-versailles.fr"])
+    assert mixed.raw["mailEquivalentAddress"] == ["a@ac-versailles.fr", "z@ac-versailles.fr"]
+    assert mixed.mail_aliases == ("a@ac-versailles.fr", "z@ac-versailles.fr")
 
 
 @pytest.mark.parametrize(
@@ -307,6 +312,9 @@ def test_attribute_names_are_case_insensitive_and_bytes_are_decoded() -> None:
         ({"uid": None}, "missing_uid"),
         ({"sn": [b"DUP\xe9"]}, "invalid_utf8"),
         ({"employeeNumber": [b"24E98\xff2345ABC"]}, "invalid_utf8"),
+        # one value that is not UTF-8 among good ones: sorting them must not crash the import
+        ({"sn": ["MARTIN", b"DUP\xe9"]}, "invalid_utf8"),
+        ({"mailEquivalentAddress": ["b@ac-versailles.fr", b"a\xe9@ac-versailles.fr"]}, "invalid_utf8"),
         ({"givenName": ["Nath\x00alie"]}, "control_characters"),
         ({"sn": ["MAR\x7fTIN"]}, "control_characters"),
         ({"mail": ["a@b.fr\n"]}, "control_characters"),
@@ -453,6 +461,34 @@ def test_mapping_never_shows_secrets(sn: str, given: str, numen: str) -> None:
     assert numen not in repr(e)
     assert e.numen_hash == HASHER.hash("numen", numen)
     assert e.usage_name == (" ".join(sn.split()) if "  " in sn.strip() else sn.strip())
+
+
+@given(
+    sn=st.lists(names, min_size=1, max_size=3),
+    title=names,
+    uuid=names,
+    stamp=st.sampled_from(["20261128214201Z", 'it\'s \\ "not" one', "x\u00a0y"]),
+)
+def test_raw_json_is_raw_whatever_the_values(sn: list[str], title: str, uuid: str, stamp: str) -> None:
+    # raw_json is written from repr(raw) when the quotes allow it, else by the JSON encoder:
+    # either way it must read back as raw, operational attributes (entryUUID...) included.
+    e = mapped(sn=sn, title=[title], entryUUID=[uuid], modifyTimestamp=[stamp])
+    assert json.loads(e.raw_json) == e.raw
+    assert e.raw["entryUUID"] == [uuid]
+    assert e.raw["sn"] == sorted(sn)
+
+
+@pytest.mark.parametrize(
+    "value", ["D'ALMEIDA", 'Le "Grand"', "a\\b", "x\u00a0y", "x\u2028y", "\U0001f600", "é", "[b'", "'"]
+)
+def test_raw_json_quoting(value: str) -> None:
+    e = mapped(givenName=[value], entryUUID=None, modifyTimestamp=None)
+    assert json.loads(e.raw_json) == e.raw
+    assert json.loads(e.raw_json)["givenName"] == [value]
+    only_operational = map_entry(
+        DN, {"uid": ["a"], "sn": ["B"], "entryUUID": [value]}, feed="f", academy_code="25", hasher=HASHER
+    )
+    assert json.loads(only_operational.raw_json) == {"uid": ["a"], "sn": ["B"], "entryUUID": [value]}
 
 
 def test_mapped_entry_is_immutable() -> None:
