@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from directory.config import Settings
-from tests.import_helpers import cli, dataset, records, snapshot
+from importers.feeds import FeedsFile, feed_for_ldif
+from importers.nightly import LDAP_ENTRY_BYTES, FeedTask, run_tasks, start_order, task_weights
+from tests.import_helpers import SECRET, cli, dataset, records, snapshot
 from tests.slapd import Slapd
 
 PASSWORD_ENV = "TEST_NIGHTLY_BIND_PASSWORD"
@@ -153,3 +156,31 @@ def test_the_nightly_chain_matches_with_the_kept_table_like_directory_match(
     assert row is not None
     mode, stats = row
     assert mode == "incremental" and stats["table_cache"] == "used", stats
+
+
+def test_feeds_start_largest_first_and_results_come_back_in_the_given_order(
+    settings: Settings, data: Path, tmp_path: Path
+) -> None:
+    """With several workers the heaviest feeds start first (so that a large academy late in the
+    alphabet does not run alone at the end); an LDIF file weighs its size, an LDAP feed what its last
+    applied run read; the results are in the order the feeds were given."""
+    url = settings.database_url
+    assert url is not None
+    files = sorted(data.glob("ac-*.ldif"), key=lambda p: p.stat().st_size)[:3]  # smallest first
+    tasks = [FeedTask(feed_for_ldif(f, FeedsFile({})), "full", f) for f in files]
+    results = run_tasks(url, SECRET, tasks, jobs=2)
+    assert [r.feed for r in results] == [f.stem for f in files]
+    assert all(r.status == "ok" and r.counts.added > 0 for r in results)
+
+    # the same academies as LDAP feeds weigh what their last run read, in LDIF bytes
+    ldap = [FeedTask(replace(t.feed, kind="ldap", path=None, base_dn="o=x")) for t in tasks]
+    never_run = FeedTask(replace(ldap[0].feed, name="ac-nowhere"))
+    missing = FeedTask(tasks[0].feed, "full", tmp_path / "gone.ldif")
+    weights = task_weights(url, [*tasks, *ldap, never_run, missing])
+    assert weights[:3] == [float(f.stat().st_size) for f in files]
+    assert weights[3:6] == [float(r.counts.read * LDAP_ENTRY_BYTES) for r in results]
+    assert weights[6:] == [0.0, 0.0]
+    # largest first, ties in the given order; a database that does not answer leaves LDAP feeds at 0
+    assert start_order([1.0, 3.0, 2.0, 3.0]) == [1, 3, 2, 0]
+    assert start_order(weights[:3]) == [2, 1, 0]
+    assert task_weights("postgresql://nobody@127.0.0.1:9/none", ldap) == [0.0, 0.0, 0.0]
