@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import zlib
 from collections.abc import Iterator
@@ -316,12 +317,19 @@ def test_a_run_that_fails_while_writing_leaves_the_previous_state(
     queued = imported.fetch_value("SELECT count(*) FROM match_queue")
     assert queued > 0
 
+    collector_during: list[bool] = []
+
     def fail(conn: Any) -> None:  # after every write of the run, before its commit
+        collector_during.append(gc.isenabled())
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("directory.matchrun.write.bump_generation", fail)
+    assert gc.isenabled()
     with pytest.raises(RuntimeError, match="disk full"):
         run_matching(imported, full=True)
+    # the garbage collector is paused for the run (directory.matchrun.run.paused_gc) and back after
+    # it, even when it failed
+    assert collector_during == [False] and gc.isenabled()
     assert imported.fetch_value("SELECT count(*) FROM persons") == 0
     assert imported.fetch_value("SELECT count(*) FROM record_links") == 0
     assert imported.fetch_value("SELECT count(*) FROM match_queue") == queued
