@@ -281,8 +281,19 @@ def _link_keys(db: Database) -> list[dict[str, Any]]:
     )
 
 
+def _indexes(db: Database) -> list[dict[str, Any]]:
+    """The indexes of ``record_links`` and ``persons`` (a first run builds the plain ones once)."""
+    return db.fetch_all(
+        """SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition, i.indisvalid
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+           WHERE i.indrelid IN ('record_links'::regclass, 'persons'::regclass) ORDER BY 1"""
+    )
+
+
 def test_first_run_writes_persons_with_their_fields_and_keeps_the_keys(imported: Database) -> None:
     keys = _link_keys(imported)
+    indexes = _indexes(imported)
+    assert {"record_links_person", "persons_home_instance"} <= {i["name"] for i in indexes}
     # record_links: record_id -> source_records, person_id -> persons; persons: academy_code,
     # home_instance, merged_into
     assert len(keys) == 5
@@ -290,6 +301,7 @@ def test_first_run_writes_persons_with_their_fields_and_keeps_the_keys(imported:
     written = imported.fetch_all(_PERSON_FIELDS)
     assert written and all(p["written_once"] for p in written)
     assert _link_keys(imported) == keys  # dropped for the bulk insert, back as declared, validated
+    assert _indexes(imported) == indexes  # plain indexes built after the load, as declared
 
     # The fields written with the persons are what the previous path (links first, then
     # refresh_persons over the stored links) gives.
@@ -314,6 +326,7 @@ def test_a_run_that_fails_while_writing_leaves_the_previous_state(
     imported: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys = _link_keys(imported)
+    indexes = _indexes(imported)
     queued = imported.fetch_value("SELECT count(*) FROM match_queue")
     assert queued > 0
 
@@ -334,6 +347,7 @@ def test_a_run_that_fails_while_writing_leaves_the_previous_state(
     assert imported.fetch_value("SELECT count(*) FROM record_links") == 0
     assert imported.fetch_value("SELECT count(*) FROM match_queue") == queued
     assert _link_keys(imported) == keys
+    assert _indexes(imported) == indexes
     assert imported.fetch_value("SELECT status FROM match_runs ORDER BY id DESC LIMIT 1") == "failed"
 
     monkeypatch.undo()
