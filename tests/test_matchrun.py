@@ -297,9 +297,35 @@ def test_first_run_writes_persons_with_their_fields_and_keeps_the_keys(imported:
     # record_links: record_id -> source_records, person_id -> persons; persons: academy_code,
     # home_instance, merged_into
     assert len(keys) == 5
+    # a record whose given name and academy are missing as stored (the read fills them in for
+    # matching), alone (nothing left to link it by): its person's fields say missing
+    bare = imported.fetch_value("SELECT min(id) FROM source_records WHERE kind = 'person'")
+    imported.execute(
+        """UPDATE source_records SET given_name = NULL, academy_code = NULL, usage_name = 'ZZALONE',
+               birth_name = NULL, numen_hash = NULL, birth_hash = NULL, birth_swapped_hash = NULL,
+               mail = NULL WHERE id = %s""",
+        (bare,),
+    )
     run_matching(imported, full=True)  # empty resolution: persons and links written in bulk
     written = imported.fetch_all(_PERSON_FIELDS)
     assert written and all(p["written_once"] for p in written)
+    alone = imported.fetch_one(
+        """SELECT p.display_name, p.given_name, p.family_name, p.academy_code FROM persons p
+           JOIN record_links l ON l.person_id = p.id WHERE l.record_id = %s""",
+        (bare,),
+    )
+    assert alone == {
+        "display_name": "Zzalone",
+        "given_name": None,
+        "family_name": "ZZALONE",
+        "academy_code": None,
+    }
+    # persons with an active and an inactive record: the fields must come from the active one
+    assert imported.fetch_value(
+        """SELECT count(*) FROM (SELECT l.person_id FROM record_links l
+               JOIN source_records r ON r.id = l.record_id
+               GROUP BY 1 HAVING bool_or(r.active) AND NOT bool_and(r.active)) x"""
+    )
     assert _link_keys(imported) == keys  # dropped for the bulk insert, back as declared, validated
     assert _indexes(imported) == indexes  # plain indexes built after the load, as declared
 
