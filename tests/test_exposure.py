@@ -30,6 +30,7 @@ def _people(db: Database) -> None:
     world.person(person_id="P-VERS", mail="marie.martin@ac-versailles.fr", academy_code="25", **marie)
     world.person(person_id="P-LYON", mail="marie.martin@ac-lyon.fr", academy_code="10", **marie)
     world.person(person_id="P-PAUL", given_name="Paul", usage_name="PETIT", academy_code="25")
+    world.person(person_id="P-ZOE", given_name="Zoé", usage_name="SANSMAIL", academy_code="25", mail="")
 
 
 def _app(db: Database, settings: Settings, **update: object) -> TestClient:
@@ -86,6 +87,20 @@ def test_people_returned_reach_the_store_keys_list_and_the_metric(
     assert _rows(db, "nextcloud") == []  # buffered until the flush
     assert _exposure(client).flush() == 2
     assert _rows(db, "nextcloud") == ["P-LYON", "P-VERS"]
+    # Someone Tchap cannot show (no e-mail, so no Matrix id): dropped, and not counted.
+    tchap = client.post(
+        "/_matrix/client/v3/user_directory/search", json={"search_term": "zoe sansmail"}, headers=headers
+    )
+    assert tchap.status_code == 200 and tchap.json()["results"] == []
+    assert _metric(client, "nextcloud") == 2.0
+    assert _exposure(client).flush() == 0
+    # (a real hit: another key's search finds her, and that key is counted)
+    _, other = create_key(db, name="other-app", scopes={"search"})
+    hit = client.get(
+        "/v1/people/search", params={"q": "zoe sansmail"}, headers={"Authorization": f"Bearer {other}"}
+    )
+    assert [r["id"] for r in hit.json()["results"]] == ["P-ZOE"]
+    assert _exposure(client).flush() == 1 and _rows(db, "other-app") == ["P-ZOE"]
     # Someone new, through a compatibility endpoint: counted too.
     client.get("/users", params={"search": "paul"}, headers=headers)
     assert _metric(client, "nextcloud") == 3.0

@@ -8,7 +8,7 @@ that a Nextcloud or a Tchap can be pointed at the directory with configuration, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -62,11 +62,13 @@ def _search(
     name: str = "search",
     context: str | None = None,
     tell_limited: bool = False,
+    shows: Callable[[Found], bool] | None = None,
 ) -> _Searched:
     """The same search as ``/v1/people/search``, in the key's academy: the query checked (422, naming
     the dialect's parameter), the limit capped, the people shown counted (exposure, and the results
     metric under ``route``, the route template). ``tell_limited`` asks
-    for one more to know whether more matched (Matrix's ``limited``)."""
+    for one more to know whether more matched (Matrix's ``limited``). ``shows`` says which results
+    the dialect can show (Tchap: those with an e-mail); the others are dropped, not counted."""
     settings = state.settings
     text = check_query(
         query,
@@ -79,6 +81,8 @@ def _search(
         text, limit=n + 1 if tell_limited else n, context=context, academy=key.academy_code
     )
     shown = found[:n]
+    if shows is not None:
+        shown = [f for f in shown if shows(f)]
     state.shown(key, shown, route)
     return _Searched(text, shown, len(found) > n)
 
@@ -269,14 +273,19 @@ async def sharees(
 )
 async def matrix_search(state: StateDep, key: SearchKey, body: MatrixSearch) -> Response:
     searched = _search(
-        state, key, body.search_term, body.limit, route=_MATRIX_SEARCH, name="search_term", tell_limited=True
+        state,
+        key,
+        body.search_term,
+        body.limit,
+        route=_MATRIX_SEARCH,
+        name="search_term",
+        tell_limited=True,
+        shows=lambda f: bool(f.fields().get("email")),  # a Matrix id is made of the e-mail
     )
     results = []
     for f in searched.found:
         p = f.fields()
-        email = str(p.get("email") or "")
-        if not email:
-            continue
+        email = str(p["email"])
         domain = email.rpartition("@")[2]
         label = domain.rsplit(".", 1)[0] if "." in domain else domain
         results.append(
