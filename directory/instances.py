@@ -38,7 +38,7 @@ from directory.academies import by_code
 from directory.apikeys import resolve_academy
 from directory.db import Database, DictConnection
 from directory.errors import ConfigurationError, InvalidInputError, NotFoundError, PermissionDeniedError
-from directory.search.hooks import mark_changed
+from directory.search.hooks import bump_generation, mark_changed
 
 __all__ = [
     "Account",
@@ -142,11 +142,18 @@ def _userid_base(uid: str | None, person_id: str) -> str:
     return base or f"p{person_id.lower()}"
 
 
+_REBUILD_ABOVE = 10_000
+"""Past this many people given a home at once, the search index is rebuilt instead of patched."""
+
+
 def assign_home_instances(db: Database, *, actor: str = "directory") -> int:
     """Give every active person without one a home instance and a cloud user id; returns how many.
 
-    Idempotent and stable: people who have an instance keep it. Call after each matching run
-    (it also bumps nothing: the caller's ``bump_generation`` after matching covers it).
+    Idempotent and stable: people who have an instance keep it. Call after each matching run.
+
+    The search index is told in the same transaction: the matching run's own signal comes when it
+    commits, before this runs, so an index rebuilt on that signal may lack the new homes and cloud
+    ids (a person shown without where to share with) until something else changes.
     """
     instances = [
         Instance(r["name"], r["host"], r["capacity"], tuple(r["academies"]))
@@ -221,6 +228,11 @@ def assign_home_instances(db: Database, *, actor: str = "directory") -> int:
                 "VALUES (%s, 'instances.assign', NULL, %s)",
                 (actor, _json({"assigned": len(homes)})),
             )
+        changed = {pid for _, pid in homes} | {pid for pid, _ in userids}
+        if len(changed) > _REBUILD_ABOVE:
+            bump_generation(conn)  # a first assignment: the workers rebuild rather than patch
+        else:
+            mark_changed(conn, changed)
     log.info("home instances assigned to %d people, cloud user ids to %d", len(homes), len(userids))
     return max(len(homes), len(userids))
 

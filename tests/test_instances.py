@@ -68,8 +68,14 @@ def test_least_loaded_serving_instance_then_stable(configured: Database) -> None
     world = World(configured)
     people = [world.person(academy_code="25", uid=f"v{i}") for i in range(6)]
     lyon = world.person(academy_code="10", uid="lyon1")
+    generation = configured.fetch_value("SELECT generation FROM search_state")
     assert assign_home_instances(configured) == 7
     got = homes(configured)
+    # the search index is told who got a home, in the same transaction (a matching run's own
+    # signal came before: an index rebuilt then would show them without instance or cloud id)
+    told = {r["person_id"] for r in configured.fetch_all("SELECT person_id FROM search_changes")}
+    assert told == {*people, lyon}
+    assert configured.fetch_value("SELECT generation FROM search_state") == generation
     # Versailles people spread by load ratio over the two instances that serve Versailles.
     assert {got[p] for p in people} == {"cloud-versailles", "cloud-idf"}
     assert sum(got[p] == "cloud-versailles" for p in people) == 2
@@ -80,6 +86,21 @@ def test_least_loaded_serving_instance_then_stable(configured: Database) -> None
     assert homes(configured) == got
     userids = {r["userid"] for r in configured.fetch_all("SELECT userid FROM cloud_userids")}
     assert "v0" in userids and len(userids) == 7
+
+
+def test_a_large_assignment_rebuilds_the_search_index(
+    configured: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first assignment (a national dataset: a million people) asks every worker to rebuild its
+    index instead of queueing a million changes."""
+    monkeypatch.setattr("directory.instances._REBUILD_ABOVE", 3)
+    world = World(configured)
+    for i in range(4):
+        world.person(academy_code="25", uid=f"w{i}")
+    generation = configured.fetch_value("SELECT generation FROM search_state")
+    assert assign_home_instances(configured) == 4
+    assert configured.fetch_value("SELECT generation FROM search_state") == generation + 1
+    assert configured.fetch_value("SELECT count(*) FROM search_changes") == 0
 
 
 def test_userid_clash_across_academies_gets_a_suffix(configured: Database) -> None:
@@ -96,6 +117,7 @@ def test_userid_clash_across_academies_gets_a_suffix(configured: Database) -> No
 def test_move_is_an_audited_admin_act(configured: Database) -> None:
     pid = World(configured).person(academy_code="25")
     assign_home_instances(configured)
+    configured.execute("DELETE FROM search_changes")
     move_person(configured, pid, "cloud-any", actor="admin:alice", reason="asked by the person")
     assert homes(configured)[pid] == "cloud-any"
     row = configured.fetch_one("SELECT actor, after FROM audit_log WHERE action = 'person.move'")
