@@ -127,6 +127,7 @@ class PersonView:
     has_account: bool
     records: tuple[RecordView, ...]
     decisions: tuple[dict[str, Any], ...] = ()
+    home_instance: str | None = None
 
     @property
     def academies(self) -> set[str | None]:
@@ -322,7 +323,8 @@ def _person_view(db: Database, person_id: str | None) -> PersonView | None:
     if person_id is None:
         return None
     row = db.fetch_one(
-        "SELECT id, status, display_name, merged_into, academy_code, has_account FROM persons WHERE id = %s",
+        """SELECT id, status, display_name, merged_into, academy_code, has_account, home_instance
+           FROM persons WHERE id = %s""",
         (person_id,),
     )
     if row is None:

@@ -30,7 +30,7 @@ import logging
 import tomllib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +261,8 @@ class Move:
     before: str | None
     after: str
     cloud_id: str | None
+    audit_id: int | None = None
+    """The ``audit_log`` entry of the move (``None`` when nothing changed)."""
 
     @property
     def moved(self) -> bool:
@@ -324,9 +326,9 @@ def move_person(
         conn.execute(
             "UPDATE persons SET home_instance = %s, updated_at = now() WHERE id = %s", (instance, person_id)
         )
-        conn.execute(
+        audit = conn.execute(
             "INSERT INTO audit_log (actor, action, target, before, after, academies) "
-            "VALUES (%s, 'person.move', %s, %s, %s, %s)",
+            "VALUES (%s, 'person.move', %s, %s, %s, %s) RETURNING id",
             (
                 actor,
                 person_id,
@@ -342,9 +344,9 @@ def move_person(
                 ),
                 academies,
             ),
-        )
+        ).fetchone()
         mark_changed(conn, [person_id])
-    return move
+    return replace(move, audit_id=audit["id"] if audit else None)
 
 
 @dataclass(frozen=True, slots=True)

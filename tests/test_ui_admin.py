@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from directory.config import Settings
 from directory.db import Database
+from directory.instances import Instance, sync_instances
 from tests.conftest import require
 from tests.ui_factories import (
     CHROMIUM,
@@ -194,6 +195,58 @@ def test_split_a_person_choosing_which_records_go(page: Page, db: Database, data
     )
     assert {r["kind"]: r["n"] for r in kinds} == {"must_link": 1, "cannot_link": 2}
     expect(page.locator(".records")).to_contain_text("different people")
+
+
+def test_move_a_persons_home_instance_with_a_reason(page: Page, db: Database, data: ReviewData) -> None:
+    sync_instances(
+        db,
+        [
+            Instance("cloud-lyon", "lyon.cloud.example", 1000, ("10",)),
+            Instance("cloud-any", "any.cloud.example", 1000),
+        ],
+    )
+    db.execute("UPDATE persons SET home_instance = 'cloud-lyon' WHERE id = %s", (data.bernard,))
+    sign_in(page)
+    page.goto(f"/admin/persons/{data.bernard}")
+    form = page.locator("form[action$='/move']")
+    expect(form).to_contain_text("Shares reach this person on cloud-lyon")
+    form.get_by_label("Move to").select_option("cloud-any")
+    form.get_by_label("Reason").fill("works at the rectorate now")
+    shot(page, "person-move")
+    form.get_by_role("button", name="Move").click()
+    banner = page.get_by_role("status").first
+    expect(banner).to_contain_text("home instance cloud-lyon → cloud-any: works at the rectorate now")
+    expect(banner.get_by_role("button", name="Undo")).to_have_count(0)  # moved back by another move
+    expect(page.locator("form[action$='/move']")).to_contain_text("Shares reach this person on cloud-any")
+    assert db.fetch_value("SELECT home_instance FROM persons WHERE id = %s", (data.bernard,)) == "cloud-any"
+    row = db.fetch_one("SELECT actor, target, after FROM audit_log WHERE action = 'person.move'")
+    assert row is not None and (row["actor"], row["target"]) == ("nadia", data.bernard)
+    assert row["after"]["reason"] == "works at the rectorate now"
+
+    # No reason, or an unknown instance: refused, nothing moves.
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    for form_data, status in (
+        ({"instance": "cloud-lyon", "reason": "  "}, 422),
+        ({"instance": "nope", "reason": "x"}, 404),
+    ):
+        answer = page.request.post(
+            f"/admin/persons/{data.bernard}/move", form={"csrf_token": token, **form_data}
+        )
+        assert answer.status == status
+    assert db.fetch_value("SELECT home_instance FROM persons WHERE id = %s", (data.bernard,)) == "cloud-any"
+
+    # An academy administrator moves only people of their academy (Dupont: Versailles, Aix-Marseille).
+    page.context.clear_cookies()
+    sign_in(page, "lyon-admin")
+    page.goto(f"/admin/persons/{data.bernard}")
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    answer = page.request.post(
+        f"/admin/persons/{data.dupont.person_b}/move",
+        form={"csrf_token": token, "instance": "cloud-lyon", "reason": "mine now"},
+    )
+    assert answer.status == 403
+    assert db.fetch_value("SELECT home_instance FROM persons WHERE id = %s", (data.dupont.person_b,)) is None
+    assert db.fetch_value("SELECT count(*) FROM audit_log WHERE action = 'person.move'") == 1
 
 
 def test_academy_administrator_cannot_open_another_academys_case(

@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from directory import review
 from directory.admins import authenticate, sign_out_everywhere
 from directory.casework import STATUSES, audit_entries, neighbours, person, suspicious_clusters
-from directory.errors import DirectoryError, NotFoundError
+from directory.errors import DirectoryError, InvalidInputError, NotFoundError
+from directory.instances import move_person
 from directory.ui.web import (
     Session,
     check_csrf,
@@ -31,6 +32,7 @@ from directory.ui.web import (
     redirect,
     render,
 )
+from directory.undo import UNDOABLE
 
 __all__ = ["router"]
 
@@ -151,11 +153,11 @@ async def _flash(request: Request, session: Session, audit_id: int | None) -> di
         return None
     row = await run_in_threadpool(
         db_of(request).fetch_one,
-        """SELECT id, action, after->>'summary' AS summary,
+        """SELECT id, action, after->>'summary' AS summary, action = ANY(%s) AS undoable,
                   EXISTS (SELECT 1 FROM audit_log u WHERE u.action = 'undo' AND u.target = 'audit:' || a.id)
                     AS undone
            FROM audit_log a WHERE id = %s AND actor = %s""",
-        (audit_id, session.admin.username),
+        (sorted(UNDOABLE), audit_id, session.admin.username),
     )
     return row
 
@@ -259,14 +261,50 @@ async def person_page(
             "Person not found",
             f"There is no person {person_id} among the people you can see.",
         )
+    instances = await run_in_threadpool(
+        db_of(request).fetch_all, "SELECT name, host FROM instances ORDER BY name"
+    )
     return render(
         request,
         "person.html",
         session=session,
         person=p,
+        instances=[i["name"] for i in instances],
         case_id=case,
         flash=await _flash(request, session, done),
     )
+
+
+@router.post("/persons/{person_id}/move")
+async def move_action(
+    request: Request,
+    person_id: str,
+    csrf_token: CsrfField = None,
+    instance: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Move a person's home instance: an admin act, recorded (``directory.instances.move_person``;
+    the same as ``directory instances move``). An academy administrator moves only people with a
+    record in their academy."""
+    await check_csrf(request, csrf_token)
+    session = current(request)
+    back = f"/admin/persons/{person_id}"
+    try:
+        if not reason.strip():
+            raise InvalidInputError("say why the person moves: the reason goes into the audit log")
+        move = await run_in_threadpool(
+            move_person,
+            db_of(request),
+            person_id,
+            instance,
+            actor=session.admin.username,
+            reason=reason.strip(),
+            academy_code=session.admin.academy_code,
+        )
+    except DirectoryError as exc:
+        return _refused(request, session, exc, back=back)
+    suffix = f"?done={move.audit_id}" if move.audit_id is not None else ""
+    return redirect(request, back + suffix, session=session)
 
 
 @router.post("/persons/{person_id}/split")
