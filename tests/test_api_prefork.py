@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -66,6 +67,28 @@ def _get(url: str, key: str | None) -> tuple[int, dict[str, object]]:
     return status, json.loads(body)
 
 
+def _searches_counted(base: str, admin: str) -> float:
+    """The successful searches the scraped metrics count, over every route label of the search."""
+    status, text = _fetch(f"{base}/metrics", admin)
+    assert status == 200
+    pattern = re.compile(
+        r"^directory_api_request_seconds_count\{"
+        r'(?=[^}]*route="/v1/people/search")(?=[^}]*status="200")[^}]*\} (\S+)$',
+        re.M,
+    )
+    return sum(float(v) for v in pattern.findall(text.decode()))
+
+
+def _counted_equals(base: str, admin: str, expected: int) -> bool:
+    """Whether scrapes agree with ``expected`` (a worker records a request just after answering it)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if all(_searches_counted(base, admin) == expected for _ in range(4)):  # whichever worker answers
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def test_serve_with_two_workers_shares_the_index_and_follows_new_generations(
     db: Database, settings: Settings
 ) -> None:
@@ -90,10 +113,12 @@ def test_serve_with_two_workers_shares_the_index_and_follows_new_generations(
     try:
         deadline = time.monotonic() + 120
         status, body = 0, {}
+        ok = 0  # successful searches, which the metrics must count whichever worker answered
         while status != 200 and time.monotonic() < deadline:
             status, body = _get(url + "lebret", key)
             time.sleep(0.2)
         assert status == 200, body
+        ok += 1
         assert [r["display_name"] for r in body["results"]] == ["Anaïs Lebreton"]  # type: ignore[attr-defined]
         # Both workers are children of the one process that built the index.
         children = subprocess.run(
@@ -109,15 +134,24 @@ def test_serve_with_two_workers_shares_the_index_and_follows_new_generations(
         _, admin = create_key(db, name="prometheus", scopes={"admin"})
         status, text = _fetch(f"{base}/metrics", admin)
         assert status == 200 and b"directory_search_index_people 1.0" in text
+        for _ in range(20):
+            assert _get(url + "anais", key)[0] == 200
+            ok += 1
+        # One set of metrics for the host: every scrape counts both workers' requests.
+        assert _counted_equals(base, admin, ok)
         # An import or matching run ends: the parent rebuilds, then replaces both workers.
         world.person(given_name="Bastien", usage_name="LEBRETON")
         bump_generation(db)
         found: list[object] = []
         while len(found) < 2 and time.monotonic() < deadline + 60:
             status, body = _get(url + "lebreton", key)
+            ok += status == 200
             found = list(body.get("results", [])) if status == 200 else []  # type: ignore[call-overload]
             time.sleep(0.2)
         assert len(found) == 2
+        # The new workers did not start the counts again: the old workers' requests stay counted.
+        assert _counted_equals(base, admin, ok)
+        assert b"directory_search_index_people 2.0" in _fetch(f"{base}/metrics", admin)[1]
     finally:
         server.terminate()
         assert server.wait(timeout=60) == 0

@@ -17,6 +17,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
+from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
@@ -64,6 +65,17 @@ def prepare_primary(db: Database, settings: Settings) -> None:
     assign_home_instances(db)
 
 
+def _set_gauges(state: ApiState) -> None:
+    """This worker's index and cache figures into its gauges."""
+    metrics, search = state.metrics, state.search
+    if search.ready:
+        snap = search.snapshot
+        metrics.index_people.set(snap.size)
+        metrics.index_generation.set(snap.generation)
+    metrics.cache_hits.set(search.cache_hits)
+    metrics.cache_misses.set(search.cache_misses)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -73,6 +85,7 @@ def create_app(
     store: bool = True,
     ui: bool = True,
     follow_store: bool = False,
+    metrics_dir: Path | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -82,9 +95,10 @@ def create_app(
     an index built by the parent of forked workers, ``prefork.py``) keeps it fresh from the store
     with overlays, leaving new generations to the parent, which replaces the workers. ``ui``
     mounts the admin review UI and the share-dialog demo (``directory.ui.mount_ui``), as
-    ``directory serve`` does.
+    ``directory serve`` does. ``metrics_dir``: the workers of one host report their metrics
+    together (``directory.api.metrics.share_between_workers``, done by the prefork parent).
     """
-    metrics = Metrics()
+    metrics = Metrics(metrics_dir)
     state_box: dict[str, ApiState] = {}
 
     @asynccontextmanager
@@ -148,6 +162,8 @@ def create_app(
                 state.exposure.due.wait(settings.exposure_flush_interval)
                 if stop.is_set():
                     return
+                if metrics.multiprocess_dir is not None:
+                    _set_gauges(state)  # another worker may answer the scrape
                 try:
                     state.exposure.flush()
                 except Exception:
@@ -215,14 +231,9 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     async def metrics_endpoint(state: StateDep, key: AdminKey) -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        if state.search.ready:
-            snap = state.search.snapshot
-            metrics.index_people.set(snap.size)
-            metrics.index_generation.set(snap.generation)
-        metrics.cache_hits.set(state.search.cache_hits)
-        metrics.cache_misses.set(state.search.cache_misses)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        _set_gauges(state)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -26,8 +26,10 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from directory.api.metrics import share_between_workers, worker_gone
 from directory.ratelimit import share_between_processes
 from directory.search.service import SearchService
 
@@ -46,11 +48,21 @@ def serve_prefork(
     log_level: str = "warning",
     generation: Callable[[], int] | None = None,
     poll_interval: float = 2.0,
+    metrics_dir: Path | None = None,
 ) -> None:
     """Build the index with ``build()``, fork ``workers`` uvicorn workers serving ``make_app(service)``
     on one listening socket, supervise them; with ``generation`` (the store's current generation),
-    rebuild and replace the workers when it changes. Returns on SIGTERM or SIGINT."""
+    rebuild and replace the workers when it changes. Returns on SIGTERM or SIGINT. With
+    ``metrics_dir``, the workers' metrics are one set for the host (``make_app`` must build its app
+    with the same directory)."""
     share_between_processes()  # one rate-limit bucket per key for the whole host
+    if metrics_dir is not None:
+        share_between_workers(metrics_dir)
+
+    def reaped(pid: int) -> None:
+        if metrics_dir is not None:
+            worker_gone(metrics_dir, pid)
+
     service = build()
     current = service.snapshot.generation
     # Listen only now: a balancer probing the port meanwhile gets "refused", not a hung connection.
@@ -78,6 +90,7 @@ def serve_prefork(
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
                     children.discard(pid)
+                    reaped(pid)
                     if not stopping:
                         log.error("API worker %d exited (status %d); starting another", pid, status)
                         children.add(_spawn(sock, service, make_app, log_level))
@@ -100,6 +113,7 @@ def serve_prefork(
                 _signal(pid, signal.SIGTERM)
             for pid in old:
                 os.waitpid(pid, 0)
+                reaped(pid)
     finally:
         for pid in children:
             _signal(pid, signal.SIGTERM)

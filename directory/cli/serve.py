@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -50,10 +51,15 @@ def _build_index(settings: Settings) -> SearchService:
     return service  # each worker gives it its own connection pool (create_app, follow_store)
 
 
-def _worker_app(settings: Settings, service: SearchService) -> object:
+def _metrics_dir(settings: Settings) -> Path:
+    """Where the workers of this host write their metrics (emptied when the server starts)."""
+    return settings.data_dir / "api-metrics" / str(settings.port)
+
+
+def _worker_app(settings: Settings, service: SearchService, metrics_dir: Path) -> object:
     from directory.api.app import create_app
 
-    return create_app(settings, search=service, prepare=False, follow_store=True)
+    return create_app(settings, search=service, prepare=False, follow_store=True, metrics_dir=metrics_dir)
 
 
 def _generation(settings: Settings) -> int:
@@ -83,15 +89,17 @@ def serve(
         # One index for the host, built here and shared by the forked workers (prefork.py).
         from directory.api.prefork import serve_prefork
 
+        metrics_dir = _metrics_dir(settings.model_copy(update={"port": port}))
         serve_prefork(
             build=lambda: _build_index(settings),
-            make_app=lambda service: _worker_app(settings, service),
+            make_app=lambda service: _worker_app(settings, service, metrics_dir),
             host=host,
             port=port,
             workers=workers,
             log_level=settings.log_level.lower(),
             generation=lambda: _generation(settings),
             poll_interval=settings.search_refresh_interval,
+            metrics_dir=metrics_dir,
         )
         return
     # access_log off: uvicorn's access line carries the query string, and queries are personal
