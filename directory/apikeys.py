@@ -42,7 +42,9 @@ __all__ = [
     "verify_key",
 ]
 
-SCOPES = frozenset({"search", "resolve", "instance", "admin"})
+SCOPES = frozenset({"search", "resolve", "instance", "metrics", "admin"})
+"""What a key may do: search people, resolve them, report an instance's accounts, read the
+Prometheus metrics (``metrics``: for the scraper, which then needs nothing else), or all (``admin``)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEY = re.compile(r"^dir_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{20,})$")
 

@@ -293,9 +293,15 @@ def test_operations_endpoints(env: tuple[TestClient, Database, dict[str, str]]) 
 
     r = client.get("/metrics")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
-    assert client.get("/metrics", headers=headers).status_code == 403  # search and resolve: not admin
-    _, admin = create_key(db, name="prometheus", scopes={"admin"})
-    r = client.get("/metrics", headers={"Authorization": f"Bearer {admin}"})
+    assert client.get("/metrics", headers=headers).status_code == 403  # search and resolve: not metrics
+    _, admin = create_key(db, name="ops", scopes={"admin"})
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+    # The scraper's own scope opens the metrics and nothing else.
+    _, scraper = create_key(db, name="prometheus", scopes={"metrics"})
+    scraping = {"Authorization": f"Bearer {scraper}"}
+    assert client.get("/v1/people/search", params={"q": "marie"}, headers=scraping).status_code == 403
+    assert client.get("/v1/resolve", params={"uid": "ppetit"}, headers=scraping).status_code == 403
+    r = client.get("/metrics", headers=scraping)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     metrics = r.text
     assert (

@@ -131,7 +131,7 @@ def test_serve_with_two_workers_shares_the_index_and_follows_new_generations(
         assert _get(f"{base}/readyz", None) == (200, {"status": "ok"})
         assert _get(f"{base}/metrics", None)[0] == 401
         assert _get(f"{base}/metrics", key)[0] == 403
-        _, admin = create_key(db, name="prometheus", scopes={"admin"})
+        _, admin = create_key(db, name="prometheus", scopes={"metrics"})
         status, text = _fetch(f"{base}/metrics", admin)
         assert status == 200 and b"directory_search_index_people 1.0" in text
         for _ in range(20):

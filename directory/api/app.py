@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 
 from directory.api import compat, people
-from directory.api.deps import AdminKey, ApiState, StateDep
+from directory.api.deps import ApiState, MetricsKey, StateDep
 from directory.api.errors import ERROR_RESPONSES, install_error_handlers
 from directory.api.fastpath import SearchFastPath
 from directory.api.metrics import Metrics, TimingMiddleware
@@ -51,7 +51,8 @@ DESCRIPTION = """\
 People-picker search and identity resolution for the national education directory.
 
 Every endpoint needs an API key: `Authorization: Bearer <key>` (created with
-`directory keys create --name NAME --scopes search,resolve`); `/metrics` needs the `admin` scope.
+`directory keys create --name NAME --scopes search,resolve`); `/metrics` needs the `metrics`
+(or `admin`) scope.
 Only the orchestrator probes `/healthz` and `/readyz` are open, and they answer a status alone.
 Errors are JSON:
 `{"error": {"code": "<stable code>", "message": "..."}}`.
@@ -224,13 +225,13 @@ def create_app(
     @app.get(
         "/metrics",
         tags=["operations"],
-        summary="Prometheus metrics (scope `admin`)",
-        description="Prometheus text format. Needs a key with the `admin` scope: the metrics name "
-        "the API keys and count the people each was shown.",
+        summary="Prometheus metrics (scope `metrics`)",
+        description="Prometheus text format. Needs a key with the `metrics` (or `admin`) scope: the "
+        "metrics name the API keys and count the people each was shown.",
         response_class=Response,
         responses=ERROR_RESPONSES,
     )
-    async def metrics_endpoint(state: StateDep, key: AdminKey) -> Response:
+    async def metrics_endpoint(state: StateDep, key: MetricsKey) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
         _set_gauges(state)

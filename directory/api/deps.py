@@ -26,6 +26,7 @@ __all__ = [
     "AdminKey",
     "ApiState",
     "InstanceKey",
+    "MetricsKey",
     "ResolveKey",
     "SearchKey",
     "StateDep",
@@ -120,3 +121,4 @@ SearchKey = Annotated[ApiKey, Depends(require_scope("search"))]
 ResolveKey = Annotated[ApiKey, Depends(require_scope("resolve"))]
 InstanceKey = Annotated[ApiKey, Depends(require_scope("instance"))]
 AdminKey = Annotated[ApiKey, Depends(require_scope("admin"))]
+MetricsKey = Annotated[ApiKey, Depends(require_scope("metrics"))]

@@ -20,7 +20,7 @@ app.add_typer(keys_app, name="keys")
 def create(
     name: str = typer.Option(..., "--name", help="A name for the client application."),
     scopes: str = typer.Option(
-        "search", "--scopes", help="Comma-separated: search, resolve, instance, admin."
+        "search", "--scopes", help="Comma-separated: search, resolve, instance, metrics, admin."
     ),
     academy: str | None = typer.Option(None, "--academy", help="Restrict the key to one academy's people."),
     instance: str | None = typer.Option(
