@@ -24,6 +24,7 @@ from directory.matchrun import (
     run_matching,
 )
 from directory.matchrun.write import refresh_persons, write_candidates
+from matching.engine import MatchSettings
 from tests.import_helpers import SECRET, cli, dataset, rewrite_ldif
 from tests.pg import TestServer
 
@@ -476,3 +477,38 @@ def test_a_merge_carries_the_merged_persons_accounts(imported: Database) -> None
     assert owner == survivor
     row = imported.fetch_one("SELECT has_account, home_instance FROM persons WHERE id = %s", (survivor,))
     assert row == {"has_account": True, "home_instance": "cloud-test"}
+
+
+def _night(db: Database, ids: list[int], *, leave: bool) -> None:
+    """These records leave (or come back) in one import: changed and queued for matching."""
+    db.execute(
+        "UPDATE source_records SET removed_at = CASE WHEN %s THEN now() END WHERE id = ANY(%s)", (leave, ids)
+    )
+    db.execute("INSERT INTO match_queue (record_id) SELECT unnest(%s::bigint[])", (ids,))
+
+
+@pytest.mark.parametrize(("kept_table", "bound"), [(False, 4), (True, 3)])
+def test_incremental_nights_follow_blocks_across_the_bound(
+    imported: Database, tmp_path: Path, kept_table: bool, bound: int
+) -> None:
+    """Blocks that cross the size bound one night and cross back the next: each incremental run
+    must start from the blocks the run before it skipped (not those of the last full run), or it
+    keeps links that a full run no longer makes."""
+    small = MatchSettings(max_block_size=bound)  # many blocks near the bound here
+    cache = tmp_path / "cache" if kept_table else None
+    run_matching(imported, full=True, settings=small, cache_dir=cache)
+    ids = [
+        r["id"]
+        for r in imported.fetch_all(
+            "SELECT id FROM source_records WHERE kind = 'person' AND removed_at IS NULL AND id % 5 = 0"
+        )
+    ]
+    _night(imported, ids, leave=True)
+    run_matching(imported, settings=small, cache_dir=cache)
+    _night(imported, ids, leave=False)
+    second = run_matching(imported, settings=small, cache_dir=cache)
+    assert second.mode == "incremental"
+    after, reviews = _partition(imported), _pending_reviews(imported)
+    run_matching(imported, full=True, refit=False, settings=small)
+    assert _partition(imported) == after
+    assert _pending_reviews(imported) == reviews

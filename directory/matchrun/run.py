@@ -167,10 +167,12 @@ def _run_locked(
             constraints = read_constraints(conn)
             summary.timings["read_links"] = time.perf_counter() - t1
             summary.timings["read"] = time.perf_counter() - t0
-            anchor = ((latest or {}).get("stats") or {}).get("departure_anchor")
+            latest_stats = (latest or {}).get("stats") or {}
+            anchor = latest_stats.get("departure_anchor")
             result = _link(
                 records, previous, pending, constraints, last, mode, settings, refit=refit,
                 anchor=anchor, previous_keys=previous_keys,
+                previous_oversize=latest_stats.get("oversize_keys"),
             )  # fmt: skip
             summary.timings.update({f"engine_{k}": v for k, v in result.timings.items()})
             summary.timings.update({f"engine_cpu_{k}": v for k, v in result.cpu_timings.items()})
@@ -230,14 +232,19 @@ def _link(
     refit: bool,
     anchor: int | None,
     previous_keys: npt.NDArray[np.int64] | None,
+    previous_oversize: list[str] | None = None,
 ) -> MatchResult:
     if last is None:
         return link_full(records, constraints=constraints, settings=settings)
     model = Model.from_json(json.dumps(last["model"]))
     if mode == "full":
         return link_full(records, model=None if refit else model, constraints=constraints, settings=settings)
-    oversize = list((last["stats"] or {}).get("oversize_keys", []))
-    # The previous clusters are those of the records the previous run saw: every linked one.
+    # The previous clusters are those of the records the previous run saw: every linked one; and
+    # the blocks it skipped as too large are those of that run (an incremental one keeps its own
+    # list), not of the last full run: a block may have crossed the bound since.
+    oversize = list(
+        previous_oversize if previous_oversize is not None else (last["stats"] or {}).get("oversize_keys", [])
+    )
     state = state_from_links(previous, oversize, anchor)
     current = set(records.ids.tolist())
     changed = [rid for rid in pending if rid in current]
