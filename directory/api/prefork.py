@@ -56,8 +56,6 @@ def serve_prefork(
     ``metrics_dir``, the workers' metrics are one set for the host (``make_app`` must build its app
     with the same directory)."""
     share_between_processes()  # one rate-limit bucket per key for the whole host
-    if metrics_dir is not None:
-        share_between_workers(metrics_dir)
 
     def reaped(pid: int) -> None:
         if metrics_dir is not None:
@@ -71,6 +69,10 @@ def serve_prefork(
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
+    if metrics_dir is not None:
+        # after the bind: a second server started on this port by mistake fails above, before it
+        # empties the running one's metric files
+        share_between_workers(metrics_dir)
 
     stopping = False
 
