@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         description="Person ids each worker remembers for the distinct-people counter (all keys; "
         "one key at most a quarter); past that the store counts them. ~100 bytes each.",
     )
+    metrics_dir: Path | None = Field(
+        None,
+        description="Where the workers of `directory serve --workers N` write their shared metrics "
+        "(emptied at start; one folder per port below it). Default: `api-metrics` in the data "
+        "directory; a tmpfs such as systemd's RuntimeDirectory (`/run/directory`) spares the disk.",
+    )
     tchap_homeserver: str = Field(
         "agent.education.tchap.gouv.fr",
         description="Homeserver of the Matrix user ids the Tchap-compatible endpoint returns.",

@@ -103,6 +103,7 @@ def test_serve_with_two_workers_shares_the_index_and_follows_new_generations(
         "DIRECTORY_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
         "DIRECTORY_SEARCH_REFRESH_INTERVAL": "0.5",
         "DIRECTORY_LOG_LEVEL": "WARNING",
+        "DIRECTORY_METRICS_DIR": str(settings.data_dir.parent / "metrics"),
     }
     server = subprocess.Popen(
         [sys.executable, "-c", "from directory.cli import main; main()", "serve", "--port", str(port),
@@ -137,8 +138,10 @@ def test_serve_with_two_workers_shares_the_index_and_follows_new_generations(
         for _ in range(20):
             assert _get(url + "anais", key)[0] == 200
             ok += 1
-        # One set of metrics for the host: every scrape counts both workers' requests.
+        # One set of metrics for the host: every scrape counts both workers' requests, kept in
+        # files under DIRECTORY_METRICS_DIR, one folder per port.
         assert _counted_equals(base, admin, ok)
+        assert list((settings.data_dir.parent / "metrics" / str(port)).glob("histogram_*.db"))
         # An import or matching run ends: the parent rebuilds, then replaces both workers.
         world.person(given_name="Bastien", usage_name="LEBRETON")
         bump_generation(db)

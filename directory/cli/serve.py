@@ -53,7 +53,7 @@ def _build_index(settings: Settings) -> SearchService:
 
 def _metrics_dir(settings: Settings) -> Path:
     """Where the workers of this host write their metrics (emptied when the server starts)."""
-    return settings.data_dir / "api-metrics" / str(settings.port)
+    return (settings.metrics_dir or settings.data_dir / "api-metrics") / str(settings.port)
 
 
 def _worker_app(settings: Settings, service: SearchService, metrics_dir: Path) -> object:
