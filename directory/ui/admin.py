@@ -32,7 +32,6 @@ from directory.ui.web import (
     redirect,
     render,
 )
-from directory.undo import UNDOABLE
 
 __all__ = ["router"]
 
@@ -157,7 +156,7 @@ async def _flash(request: Request, session: Session, audit_id: int | None) -> di
                   EXISTS (SELECT 1 FROM audit_log u WHERE u.action = 'undo' AND u.target = 'audit:' || a.id)
                     AS undone
            FROM audit_log a WHERE id = %s AND actor = %s""",
-        (sorted(UNDOABLE), audit_id, session.admin.username),
+        (sorted(review.UNDOABLE), audit_id, session.admin.username),
     )
     return row
 
