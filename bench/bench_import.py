@@ -344,8 +344,9 @@ def breakdown(path: Path) -> str:
     """CPU per entry of each client-side stage on one LDIF file, best of 3, nothing sent anywhere:
     the parse alone (the raw read), + mapping, + the COPY line."""
     from directory.secrets import Hasher
+    from importers.feedmapper import FeedMapper
     from importers.ldif import LdifReader, raw_read
-    from importers.mapping import FeedMapper, MappedEntry
+    from importers.mapping import MappedEntry
     from importers.stage import _line
 
     entries = raw_read([path]).entries

@@ -39,9 +39,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from directory.academies import ACADEMIES, by_slug
+from importers.attributes import Mapping as AttributeMapping
+from importers.attributes import mapping_problems
 from importers.errors import FeedConfigError, FeedProblem
-from importers.mapping import Mapping as AttributeMapping
-from importers.mapping import mapping_problems
 
 __all__ = [
     "DEFAULT_MAX_REMOVED_PERCENT",
@@ -112,7 +112,7 @@ class FeedConfig:
     max_removed: int | None = None
     path: Path | None = None
     mapping: Mapping[str, Any] = field(default_factory=dict)
-    """Attribute-name overrides of ``importers.mapping.Mapping``, checked at load time."""
+    """Attribute-name overrides of ``importers.attributes.Mapping``, checked at load time."""
 
     def password(self) -> str | None:
         """The bind password from its environment variable or file; ``None`` for anonymous binds.
@@ -151,7 +151,7 @@ class FeedConfig:
         return limit
 
     def attribute_mapping(self) -> AttributeMapping:
-        """The feed's ``importers.mapping.Mapping``: the defaults with this feed's overrides."""
+        """The feed's ``importers.attributes.Mapping``: the defaults with this feed's overrides."""
         return AttributeMapping.from_overrides(self.mapping, feed=self.name)
 
     @property

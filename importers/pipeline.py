@@ -38,11 +38,12 @@ from directory.errors import DirectoryError
 from directory.secrets import Hasher
 from importers.apply import Plan, apply_plan, build_plan, check_limit, prepare_stage
 from importers.errors import DeletionLimitExceeded, FeedReadError
+from importers.feedmapper import FeedMapper
 from importers.feeds import FeedConfig
 from importers.hashkey import check_hash_key
 from importers.ldap import LdapReader
 from importers.ldif import LdifReader
-from importers.mapping import MAPPING_VERSION, Attrs, FeedMapper
+from importers.mapping import MAPPING_VERSION, Attrs
 from importers.runs import (
     Counts,
     FeedLock,

@@ -15,8 +15,9 @@ from directory.academies import by_slug
 from directory.secrets import Hasher
 from matching.records import Record
 
+from .feedmapper import FeedMapper
 from .ldif import LdifReader
-from .mapping import FeedMapper, MappedEntry, to_record
+from .mapping import MappedEntry, to_record
 
 __all__ = ["dataset_records"]
 

@@ -40,7 +40,8 @@ roles) have no uid and no person class: ``is_container`` tells the readers to sk
 
 The pipeline keeps two steps apart: ``importers.mapping.map_entry`` checks one entry on its own and
 raises ``InvalidEntry`` with one of the codes above; ``FeedValidator`` remembers the run (duplicate
-uids) and turns every problem into a ``QuarantineItem``. ``importers.mapping.FeedMapper`` chains them.
+uids) and turns every problem into a ``QuarantineItem``. ``importers.feedmapper.FeedMapper``
+chains them.
 """
 
 from __future__ import annotations

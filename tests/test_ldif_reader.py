@@ -10,8 +10,9 @@ import pytest
 
 from directory.secrets import Hasher
 from importers.errors import FeedReadError
+from importers.feedmapper import FeedMapper
 from importers.ldif import LdifReader, feed_name, raw_read, read_ldif
-from importers.mapping import FeedMapper, MappedEntry
+from importers.mapping import MappedEntry
 from importers.validate import QuarantineItem, UnparsableRecord
 
 HASHER = Hasher("test-secret")

@@ -12,18 +12,10 @@ from hypothesis import strategies as st
 
 from directory.errors import ConfigurationError
 from directory.secrets import Hasher
+from importers.attributes import DEFAULT_MAPPING, Mapping, mapping_problems
 from importers.errors import FeedConfigError, InvalidEntry
-from importers.mapping import (
-    DEFAULT_MAPPING,
-    Establishment,
-    FeedMapper,
-    MappedEntry,
-    Mapping,
-    map_entry,
-    mapping_problems,
-    normalize_dn,
-    to_record,
-)
+from importers.feedmapper import FeedMapper
+from importers.mapping import Establishment, MappedEntry, map_entry, normalize_dn, to_record
 from importers.validate import QuarantineItem
 
 HASHER = Hasher("test-secret")

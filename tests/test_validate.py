@@ -220,7 +220,7 @@ def test_exception_tree() -> None:
 @pytest.mark.parametrize(
     "module",
     ["importers.errors", "importers.uai", "importers.fredurne", "importers.dates", "importers.validate",
-     "importers.mapping", "importers.ldif"],
+     "importers.mapping", "importers.attributes", "importers.feedmapper", "importers.ldif"],
 )  # fmt: skip
 def test_public_names_exist_and_are_documented(module: str) -> None:
     loaded = importlib.import_module(module)
