@@ -27,6 +27,11 @@ dead tuples, no WAL, no index churn on 1.2 million rows each night). ``last_seen
 Safety: before anything is written, a full scan's removals are compared with the feed's limit
 (``FeedConfig.removal_limit``); above it the plan is refused unless forced. The caller runs
 ``build_plan`` and ``apply_plan`` inside one transaction, with the run's "ok" in it too.
+
+The first load of a feed (no record at all, not even a removed one) has nothing to diff against:
+every entry is an ``add``. ``importers.stage`` then copies the entries straight into
+``source_records`` inside the run's transaction and ``apply_first_load`` completes it (queue,
+quarantine, the plan's figures), with the same result as staging and ``apply_plan``.
 """
 
 from __future__ import annotations
@@ -45,7 +50,16 @@ from importers.feeds import FeedConfig
 from importers.runs import Counts, Mode
 from importers.stage import QUARANTINE_TABLE, STAGE_COLUMNS, STAGE_TABLE
 
-__all__ = ["TEST_SLEEP_IN_APPLY", "Plan", "apply_plan", "build_plan", "check_limit", "prepare_stage"]
+__all__ = [
+    "TEST_SLEEP_IN_APPLY",
+    "Plan",
+    "apply_first_load",
+    "apply_plan",
+    "build_plan",
+    "check_limit",
+    "is_first_load",
+    "prepare_stage",
+]
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +288,50 @@ def apply_plan(conn: Conn, plan: Plan, *, run_id: int, mode: Mode) -> None:
         )
     apply_quarantine(conn, feed, run_id=run_id, mode=mode)
     _test_hook()
+
+
+def is_first_load(conn: Conn, feed: str) -> bool:
+    """Whether the feed has no record at all (present or removed): its run can only add.
+
+    Asked under the feed's lock, so no other run of the feed can add one meanwhile.
+    """
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM source_records WHERE feed = %s)", (feed,)).fetchone()
+    return not (row and row[0])
+
+
+def apply_first_load(
+    conn: Conn, feed: FeedConfig, *, run_id: int, mode: Mode, added: int, duplicates: int
+) -> Plan:
+    """Complete a first load whose entries ``importers.stage`` copied into ``source_records``.
+
+    Call inside the transaction of that ``COPY``: queues every record of the feed for matching,
+    writes the quarantine, and returns the plan the staged path would have built (all additions).
+    """
+    name = feed.name
+    # By the (feed, source_id) key: only this feed's pages are read, whatever the table's size.
+    conn.execute(
+        """INSERT INTO match_queue (record_id)
+           SELECT id FROM source_records WHERE feed = %s
+           ON CONFLICT (record_id) DO UPDATE SET seq = EXCLUDED.seq""",
+        (name,),
+    )
+    examples = [
+        dn
+        for (dn,) in conn.execute(
+            "SELECT dn FROM source_records WHERE feed = %s ORDER BY dn LIMIT %s", (name, EXAMPLES)
+        ).fetchall()
+    ]
+    apply_quarantine(conn, name, run_id=run_id, mode=mode)
+    _test_hook()
+    return Plan(
+        feed=name,
+        mode=mode,
+        present=0,
+        added=added,
+        duplicates=duplicates,
+        limit=feed.removal_limit(0) if mode == "full" else None,
+        examples={"add": examples} if examples else {},
+    )
 
 
 def apply_quarantine(conn: Conn, feed: str, *, run_id: int, mode: Mode) -> None:

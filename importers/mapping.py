@@ -165,7 +165,7 @@ class MappedEntry(NamedTuple):
     """The mapped attributes as read, JSON-able, NUMEN and birth date replaced by ``<redacted>``;
     several values of one attribute are sorted (their order means nothing in LDAP)."""
     raw_json: str
-    """``raw`` as JSON text, what staging stores (``jsonb`` keeps neither key order nor spacing)."""
+    """``raw`` as JSON text, what ``source_records.raw`` (``json``, kept as written) stores."""
     content_hash: str
     """blake2b-128 hex of the mapped content and ``raw``, without the operational attributes: an
     unchanged entry keeps its hash from run to run."""

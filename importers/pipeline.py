@@ -12,6 +12,9 @@
    nothing applied, unless ``force``), apply it and mark the run ``ok``. A dry run plans, rolls back
    and records the plan.
 
+A feed's first load (no record yet: everything is an addition) skips staging: steps 3 and 4 are
+one transaction that copies the entries straight into ``source_records`` (``FirstLoad``).
+
 A process killed at any moment leaves the previous state: before step 4's commit nothing of the run
 is visible, after it everything is.
 
@@ -36,7 +39,15 @@ import psycopg
 
 from directory.errors import DirectoryError
 from directory.secrets import Hasher
-from importers.apply import Plan, apply_plan, build_plan, check_limit, prepare_stage
+from importers.apply import (
+    Plan,
+    apply_first_load,
+    apply_plan,
+    build_plan,
+    check_limit,
+    is_first_load,
+    prepare_stage,
+)
 from importers.errors import DeletionLimitExceeded, FeedReadError
 from importers.feedmapper import FeedMapper
 from importers.feeds import FeedConfig
@@ -55,7 +66,7 @@ from importers.runs import (
     last_success,
     start_run,
 )
-from importers.stage import create_stage, stage_entries
+from importers.stage import FirstLoad, create_stage, stage_entries
 from importers.validate import UnparsableRecord
 
 __all__ = ["Progress", "RunResult", "import_ldap", "import_ldif", "run_feed"]
@@ -209,29 +220,15 @@ class _Run:
             check_hash_key(conn, hasher)
             self.mode, source = open_source(conn, run_id)
             create_stage(conn)
+            if not self.dry_run and is_first_load(conn, feed.name):
+                return self._first_load(mapper, source, progress, progress_every, fingerprint)
             staged = stage_entries(conn, mapper.map_all(source), on_progress=progress, every=progress_every)
             counts.read = mapper.stats.read
             counts.quarantined = staged.quarantined
             duplicates = prepare_stage(conn, feed.name, repeated_ids=staged.repeated_ids)
         except DirectoryError as exc:
-            # FeedReadError above all: the scan is incomplete, so nothing may be applied.
-            counts.read = mapper.stats.read
-            counts.quarantined = sum(mapper.stats.quarantined.values())
-            # The read error's stable code (server_down, tls_failed, timeout...) for monitoring.
-            failure = {"reason": exc.reason} if isinstance(exc, FeedReadError) else None
-            finish_run(
-                conn, run_id, status="failed", counts=counts, mode=self.mode, error=str(exc), details=failure
-            )
-            log.error("feed %s: %s; nothing applied", feed.name, exc)
-            return RunResult(feed.name, run_id, self.mode, "failed", counts, self.dry_run, str(exc))
-        reasons = dict(mapper.stats.quarantined)
-        if duplicates:
-            reasons["duplicate_id"] = duplicates
-        details: dict[str, Any] = {"quarantine_reasons": reasons}
-        if fingerprint is not None:
-            details["fingerprint"] = fingerprint
-        if mapper.stats.flags:
-            details["flags"] = dict(mapper.stats.flags.most_common())
+            return self._failed(exc, mapper)
+        details, reasons = self._details(mapper, duplicates, fingerprint)
         status: Status = "ok"
         error: str | None = None
         plan: Plan | None = None
@@ -254,9 +251,73 @@ class _Run:
             finish_run(
                 conn, run_id, status=status, counts=counts, mode=self.mode, error=error, details=details
             )
+        self._log(status, counts)
+        return RunResult(feed.name, run_id, self.mode, status, counts, self.dry_run, error, plan, reasons)
+
+    def _first_load(
+        self,
+        mapper: FeedMapper,
+        source: Source,
+        progress: Progress | None,
+        every: int,
+        fingerprint: str | None,
+    ) -> RunResult:
+        """The feed's first run (no record yet, not a dry run): straight into ``source_records``.
+
+        Reading, copying and recording the run ``ok`` are one transaction, so that a failed read
+        (raised from here, after the rollback) or a killed process leaves nothing, as with staging.
+        """
+        conn, feed, run_id = self.conn, self.feed, self.run_id
+        with conn.transaction():
+            into = FirstLoad(feed.name, run_id)
+            staged = stage_entries(conn, mapper.map_all(source), on_progress=progress, every=every, into=into)
+            plan = apply_first_load(
+                conn, feed, run_id=run_id, mode=self.mode, added=staged.entries, duplicates=staged.duplicates
+            )
+            counts = plan.counts(read=mapper.stats.read, quarantined=staged.quarantined)
+            details, reasons = self._details(mapper, staged.duplicates, fingerprint)
+            details["plan"] = plan.as_dict()
+            finish_run(conn, run_id, status="ok", counts=counts, mode=self.mode, details=details)
+        self._log("ok", counts)
+        return RunResult(feed.name, run_id, self.mode, "ok", counts, False, None, plan, reasons)
+
+    def _failed(self, exc: DirectoryError, mapper: FeedMapper) -> RunResult:
+        """Record a run whose read (or staging) failed: nothing was applied."""
+        feed = self.feed.name
+        counts = Counts(read=mapper.stats.read, quarantined=sum(mapper.stats.quarantined.values()))
+        # The read error's stable code (server_down, tls_failed, timeout...) for monitoring.
+        failure = {"reason": exc.reason} if isinstance(exc, FeedReadError) else None
+        finish_run(
+            self.conn,
+            self.run_id,
+            status="failed",
+            counts=counts,
+            mode=self.mode,
+            error=str(exc),
+            details=failure,
+        )
+        log.error("feed %s: %s; nothing applied", feed, exc)
+        return RunResult(feed, self.run_id, self.mode, "failed", counts, self.dry_run, str(exc))
+
+    @staticmethod
+    def _details(
+        mapper: FeedMapper, duplicates: int, fingerprint: str | None
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        """The run's ``details`` (quarantine reasons, fingerprint, flags) and its reasons."""
+        reasons = dict(mapper.stats.quarantined)
+        if duplicates:
+            reasons["duplicate_id"] = duplicates
+        details: dict[str, Any] = {"quarantine_reasons": reasons}
+        if fingerprint is not None:
+            details["fingerprint"] = fingerprint
+        if mapper.stats.flags:
+            details["flags"] = dict(mapper.stats.flags.most_common())
+        return details, reasons
+
+    def _log(self, status: Status, counts: Counts) -> None:
         log.info(
             "feed %s: %s%s: read %d, added %d, updated %d, removed %d, unchanged %d, quarantined %d",
-            feed.name,
+            self.feed.name,
             status,
             " (dry run)" if self.dry_run else "",
             counts.read,
@@ -266,7 +327,6 @@ class _Run:
             counts.unchanged,
             counts.quarantined,
         )
-        return RunResult(feed.name, run_id, self.mode, status, counts, self.dry_run, error, plan, reasons)
 
 
 def import_ldap(

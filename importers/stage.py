@@ -6,7 +6,10 @@ memory holds one entry plus ``COPY``'s buffer whatever the feed size. Quarantine
 own table; since one connection runs one ``COPY`` at a time, they are buffered (a few hundred at
 most) and flushed between two ``COPY`` statements.
 
-Nothing here touches ``source_records``: ``importers.apply`` diffs the staged entries against it.
+``importers.apply`` diffs the staged entries against ``source_records``. The one exception is the
+first load of a feed (``FirstLoad``: the feed has no record at all, so every entry is an addition):
+the entries are then copied straight into ``source_records``, inside the run's transaction, which
+spares the staging table, its index and the plan's join (about 12 µs of server time per entry).
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ from importers.fredurne import Establishment
 from importers.mapping import MappedEntry
 from importers.validate import QuarantineItem
 
-__all__ = ["QUARANTINE_TABLE", "STAGE_COLUMNS", "STAGE_TABLE", "StageResult", "create_stage", "stage_entries"]
+__all__ = [
+    "QUARANTINE_TABLE",
+    "STAGE_COLUMNS",
+    "STAGE_TABLE",
+    "FirstLoad",
+    "StageResult",
+    "create_stage",
+    "stage_entries",
+]
 
 STAGE_TABLE: Final = "import_stage"
 QUARANTINE_TABLE: Final = "import_stage_quarantine"
@@ -89,7 +100,7 @@ CREATE TEMP TABLE {STAGE_TABLE} (
     active              boolean NOT NULL,
     left_on             date,
     flags               text[] NOT NULL,
-    raw                 jsonb NOT NULL,
+    raw                 json NOT NULL,
     content_hash        text NOT NULL,
     modify_timestamp    timestamptz
 )"""
@@ -119,6 +130,27 @@ class StageResult:
     repeated_ids: bool = False
     """Whether two staged entries may share a stable id (``source_id``); when not, nothing needs
     dropping (``importers.apply.prepare_stage``)."""
+    duplicates: int = 0
+    """A first load only (``FirstLoad``): entries quarantined because an earlier entry of the run
+    had the same stable id (staging leaves that to ``prepare_stage``)."""
+
+
+@dataclass(frozen=True)
+class FirstLoad:
+    """Copy the entries straight into ``source_records``: the feed has no record yet.
+
+    Only inside the transaction that also records the run ``ok`` (``importers.apply.apply_first_load``),
+    so that a failed read or a killed process leaves nothing, as with staging. Stable ids are
+    checked here, exactly (the unique key would abort the whole ``COPY``): a repeated one is
+    quarantined as ``duplicate_id``, the first entry with it kept, as ``prepare_stage`` does.
+    """
+
+    feed: str
+    run_id: int
+
+    @property
+    def copy_sql(self) -> str:
+        return f"COPY source_records (feed, {', '.join(STAGE_COLUMNS)}, last_run_id) FROM STDIN"
 
 
 def create_stage(conn: psycopg.Connection[Any]) -> None:
@@ -180,11 +212,12 @@ def _array(values: tuple[str, ...]) -> str:
 
 _COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NULL: Final = "\\N"
-_COLUMNS: Final = len(STAGE_COLUMNS) + 1
+_COLUMNS: Final = len(STAGE_COLUMNS)
 
 
-def _line(seq: int, e: MappedEntry) -> str:
-    """One row of ``COPY ... FROM STDIN`` text format, newline included.
+def _line(prefix: str, e: MappedEntry, suffix: str = "\n") -> str:
+    """One row of ``COPY ... FROM STDIN`` text format: ``prefix`` (the staging ``seq``, or the
+    feed's name), a tab, the entry's ``STAGE_COLUMNS``, then ``suffix`` (newline included).
 
     Written by hand rather than through ``Copy.write_row``: one join per entry instead of a
     type dispatch per field (30 fields, 1.2 million rows), and values that need no escaping (nearly
@@ -192,7 +225,6 @@ def _line(seq: int, e: MappedEntry) -> str:
     backslash, tab, newline or carriage return is rebuilt with every field escaped.
     """
     fields = (
-        str(seq),
         e.source_id,
         e.dn,
         e.uid,
@@ -233,7 +265,7 @@ def _line(seq: int, e: MappedEntry) -> str:
         or line.count("\t") != _COLUMNS - 1
     ):
         line = "\t".join(_NULL if f is None else _pg_text(f).translate(_COPY_ESCAPES) for f in fields)
-    return line + "\n"
+    return prefix + "\t" + line + suffix
 
 
 def _write_quarantine(conn: psycopg.Connection[Any], items: list[QuarantineItem]) -> None:
@@ -264,32 +296,51 @@ def stage_entries(
     *,
     on_progress: Callable[[int], None] | None = None,
     every: int = 1000,
+    into: FirstLoad | None = None,
 ) -> StageResult:
-    """Stream ``items`` into the staging tables (created by ``create_stage``).
+    """Stream ``items`` into the staging tables (created by ``create_stage``), or with ``into``
+    straight into ``source_records`` (the quarantine still goes to its staging table).
 
     ``on_progress(n)`` is called every ``every`` items with the number taken so far. An exception
     from ``items`` (a ``FeedReadError`` from a reader) propagates after the ``COPY`` is aborted:
-    the staging tables are then incomplete and must not be applied.
+    the staging tables are then incomplete and must not be applied (with ``into``, the caller's
+    transaction must be rolled back).
     """
     result = StageResult()
     pending: list[QuarantineItem] = []
     # The stable ids' hashes, not the ids: a few MB for the largest academy instead of 15. Two
     # ids with one hash only cost the exact check in SQL, which finds nothing to drop.
     ids: set[int] = set()
+    # A first load checks exactly, and remembers the first DN for the quarantine's message.
+    first_dn: dict[str, str] = {}
+    if into is None:
+        copy_sql, prefix, suffix = _COPY_STAGE, "", "\n"
+    else:
+        copy_sql, prefix, suffix = into.copy_sql, into.feed, f"\t{into.run_id}\n"
     iterator: Iterator[MappedEntry | QuarantineItem] = iter(items)
     seen = 0
     exhausted = False
     while not exhausted:
-        with conn.cursor() as cur, cur.copy(_COPY_STAGE, writer=QueuedLibpqWriter(cur)) as copy:
+        with conn.cursor() as cur, cur.copy(copy_sql, writer=QueuedLibpqWriter(cur)) as copy:
             # The queued writer sends from a thread of its own: the socket waits (the server busy
             # parsing the previous rows) overlap with reading and mapping the next entries here.
             lines: list[str] = []
             for item in iterator:
                 seen += 1
                 if isinstance(item, MappedEntry):
-                    result.entries += 1
-                    ids.add(hash(item.source_id))
-                    lines.append(_line(result.entries, item))
+                    if into is None:
+                        result.entries += 1
+                        ids.add(hash(item.source_id))
+                        lines.append(_line(str(result.entries), item))
+                    elif item.source_id not in first_dn:
+                        result.entries += 1
+                        first_dn[item.source_id] = item.dn
+                        lines.append(_line(prefix, item, suffix))
+                    else:
+                        result.duplicates += 1
+                        pending.append(_repeated_id(into.feed, item, first_dn[item.source_id]))
+                        if len(pending) >= QUARANTINE_BUFFER:
+                            break
                     if len(lines) >= _LINES_PER_WRITE:
                         copy.write("".join(lines))
                         lines.clear()
@@ -307,5 +358,16 @@ def stage_entries(
         _write_quarantine(conn, pending)
     if on_progress is not None:
         on_progress(seen)
-    result.repeated_ids = len(ids) < result.entries
+    result.repeated_ids = into is None and len(ids) < result.entries
     return result
+
+
+def _repeated_id(feed: str, entry: MappedEntry, first_dn: str) -> QuarantineItem:
+    # The message ``prepare_stage`` writes for the same case.
+    return QuarantineItem(
+        feed=feed,
+        dn=entry.dn,
+        reason="duplicate_id",
+        message=f"stable id {entry.source_id} already used in this feed run by {first_dn}",
+        raw=json.loads(entry.raw_json),
+    )

@@ -3,6 +3,7 @@ that fail, crash safety (SIGKILL mid-apply) and the per-feed lock. Real PostgreS
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -314,3 +315,128 @@ def test_sigkill_mid_apply_leaves_the_previous_state_and_the_next_run_completes(
     assert [s for s, _ in runs] == ["ok", "failed", "ok"]
     assert "interrupted" in runs[1][1]
     assert sum(r["given_name"] == "Renommée" for r in records(url).values()) == 5
+
+
+def _comparable(url: str, feed: str) -> tuple[dict[str, dict[str, Any]], list[tuple[Any, ...]]]:
+    """A feed's records (by uid) and quarantine without what differs between two feeds or runs."""
+    skip = {"id", "feed", "first_seen", "last_seen", "updated_at", "last_run_id", "xmin"}
+    rows = {
+        key.partition("/")[2]: {k: v for k, v in r.items() if k not in skip}
+        for key, r in records(url, feed).items()
+    }
+    with psycopg.connect(url) as conn:
+        quarantined = conn.execute(
+            "SELECT dn, reason, detail, raw::text FROM quarantine WHERE feed = %s ORDER BY dn, reason",
+            (feed,),
+        ).fetchall()
+    return rows, quarantined
+
+
+def test_a_first_load_gives_what_staging_gives(
+    settings: Settings, entries: list[Entry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed's first run copies straight into source_records; a run through staging (what every
+    later run does) of the same file gives the same records, quarantine, figures and queue."""
+    url = settings.database_url
+    assert url is not None
+    uuids = with_uuids(entries)
+    clean = people(uuids)
+    # A second entry with the first one's entryUUID: the later one is quarantined, on both paths.
+    twin_dn, twin = clean[3][0].replace("uid=", "uid=twin", 1), dict(clean[3][1])
+    twin["uid"] = ["twin" + clean[3][1]["uid"][0]]
+    twin["entryUUID"] = clean[1][1]["entryUUID"]
+    source = [*uuids, (twin_dn, twin)]
+    direct_path = write_ldif(tmp_path / f"{FEED}.ldif", source)
+    staged_path = write_ldif(tmp_path / "ac-versailles-staged.ldif", source)
+    direct = run(settings, direct_path)
+    assert direct.ok and direct.plan is not None and direct.plan.present == 0
+
+    # Another feed of the same academy: its records differ only by the feed's name.
+    staged_feed = dataclasses.replace(feed_for_ldif(direct_path, FeedsFile({})), name="ac-versailles-staged")
+    # The staging path, as a feed that already has records takes it.
+    monkeypatch.setattr("importers.pipeline.is_first_load", lambda conn, feed: False)
+    staged = import_ldif(url, staged_path, staged_feed, hasher=hasher(settings), recheck=True)
+    assert staged.ok
+    monkeypatch.undo()
+
+    assert direct.counts == staged.counts
+    assert direct.counts.added > 200 and direct.quarantine_reasons["duplicate_id"] == 1
+    assert direct.quarantine_reasons == staged.quarantine_reasons
+    assert direct.plan.examples == staged.plan.examples  # type: ignore[union-attr]
+    assert _comparable(url, FEED) == _comparable(url, "ac-versailles-staged")
+    rows = records(url, FEED)
+    assert all(r["match_pending"] for r in rows.values())
+    assert f"{FEED}/twin{clean[3][1]['uid'][0]}" not in rows and f"{FEED}/{clean[1][1]['uid'][0]}" in rows
+    with psycopg.connect(url) as conn:
+        (detail,) = conn.execute(
+            "SELECT detail FROM quarantine WHERE feed = %s AND reason = 'duplicate_id'", (FEED,)
+        ).fetchone() or (None,)
+    assert detail == f"stable id {clean[1][1]['entryUUID'][0]} already used in this feed run by {clean[1][0]}"
+
+    # The next run of the feed takes the staging path and finds nothing to do.
+    before = snapshot(url)
+    again = run(settings, direct_path)
+    assert again.ok and again.plan is not None and again.plan.present == direct.counts.added
+    assert (again.counts.added, again.counts.updated, again.counts.removed) == (0, 0, 0)
+    assert snapshot(url)["source_records"] == before["source_records"]
+
+
+def test_a_first_load_cut_short_leaves_nothing_and_the_next_run_loads_it(
+    settings: Settings, data: Path, tmp_path: Path
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    path = tmp_path / f"{FEED}.ldif"
+    content = (data / f"{FEED}.ldif").read_bytes()
+    path.write_bytes(content[: len(content) // 2])  # quarantined entries come before the cut
+    before = snapshot(url)
+    failed = run(settings, path)
+    assert failed.status == "failed" and "newline" in (failed.error or "")
+    after = snapshot(url)
+    assert after["source_records"] == before["source_records"] == []
+    assert after["match_queue"] == [] and after["quarantine"] == []
+    path.write_bytes(content)
+    loaded = run(settings, path)
+    assert loaded.ok and loaded.counts.added == len(records(url, FEED)) > 200
+    with psycopg.connect(url) as conn:
+        statuses = conn.execute("SELECT status FROM import_runs ORDER BY id").fetchall()
+    assert statuses == [("failed",), ("ok",)]
+
+
+def test_sigkill_mid_first_load_leaves_nothing_and_the_next_run_completes(
+    settings: Settings, data: Path, tmp_path: Path
+) -> None:
+    url = settings.database_url
+    assert url is not None
+    path = Path(shutil.copy(data / f"{FEED}.ldif", tmp_path / f"{FEED}.ldif"))
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from directory.cli import main; main()", "import", "ldif", str(path)],
+        env=cli_env(settings, **{TEST_SLEEP_IN_APPLY: "60"}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stderr is not None
+        deadline = time.monotonic() + 60
+        for line in child.stderr:
+            if "inside the apply transaction" in line or time.monotonic() > deadline:
+                break
+        with psycopg.connect(url) as conn:  # the records are written, not committed: unseen
+            assert conn.execute("SELECT count(*) FROM source_records").fetchone() == (0,)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+    after = snapshot(url)
+    assert after["source_records"] == after["match_queue"] == after["quarantine"] == []
+    again = cli(settings, "import", "ldif", str(path), "--wait")
+    assert again.returncode == 0, again.stderr
+    with psycopg.connect(url) as conn:
+        runs = conn.execute("SELECT status FROM import_runs ORDER BY id").fetchall()
+    assert [s for (s,) in runs] == ["failed", "ok"]
+    assert len(records(url, FEED)) > 200

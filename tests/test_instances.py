@@ -9,6 +9,8 @@ import pytest
 from directory.db import Database
 from directory.errors import ConfigurationError
 from directory.instances import (
+    PEOPLE_BY_EMAIL,
+    PEOPLE_BY_USERID,
     Account,
     assign_home_instances,
     load_instances,
@@ -149,3 +151,33 @@ def test_reported_account_fixes_home_and_counts(configured: Database) -> None:
         configured.fetch_value("SELECT count(*) FROM audit_log WHERE action = 'person.home_fixed_by_account'")
         == 1
     )
+
+
+def test_an_account_is_found_by_alias_and_every_lookup_is_an_index_lookup(configured: Database) -> None:
+    rid = add_record(
+        configured,
+        academy_code="25",
+        uid="jdurand",
+        mail="jean.durand@ac-versailles.fr",
+        mail_aliases=("j.durand@ac-versailles.fr",),
+    )
+    pid = add_person(configured, [rid])
+    assign_home_instances(configured)
+    counts = report_accounts(
+        configured, "cloud-any", [Account(userid="jd", email="J.Durand@AC-Versailles.fr")]
+    )
+    assert counts["linked"] == 1
+    assert configured.fetch_value("SELECT person_id FROM instance_accounts WHERE userid = 'jd'") == pid
+
+    # An instance reports up to 10,000 accounts at once: no lookup may scan the records. With
+    # sequential scans priced out, the planner still picks one where no index can answer.
+    with configured.connection() as conn:
+        conn.execute("SET LOCAL enable_seqscan = off")
+        for query, params in (
+            (PEOPLE_BY_EMAIL, {"email": "J.Durand@ac-versailles.fr"}),
+            (PEOPLE_BY_USERID, {"userid": "JDurand"}),
+        ):
+            plan = "\n".join(
+                str(next(iter(r.values()))) for r in conn.execute("EXPLAIN " + query, params).fetchall()
+            )
+            assert "Seq Scan on source_records" not in plan, plan
