@@ -29,7 +29,7 @@ import json
 import logging
 import tomllib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
@@ -53,6 +53,7 @@ __all__ = [
     "move_person",
     "remove_accounts",
     "report_accounts",
+    "settle_accounts",
     "sync_instances",
 ]
 
@@ -480,6 +481,12 @@ def follow_merges(conn: DictConnection, merged: Mapping[str, str], *, actor: str
     for survivor in sorted({r["person_id"] for r in rows}):
         _settle(conn, survivor, prefer=None, actor=actor)
     return len(rows)
+
+
+def settle_accounts(conn: DictConnection, person_ids: Iterable[str], *, actor: str) -> list[str]:
+    """Bring these persons' ``has_account`` and home in line with their accounts (after accounts
+    were moved between them); the persons that changed."""
+    return [p for p in sorted(set(person_ids)) if _settle(conn, p, prefer=None, actor=actor)]
 
 
 def _settle(conn: DictConnection, person_id: str, *, prefer: str | None, actor: str) -> bool:

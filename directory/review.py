@@ -50,6 +50,7 @@ from directory.decisionstore import (
     set_candidates,
 )
 from directory.errors import InvalidInputError, NotFoundError
+from directory.instances import follow_merges
 from directory.snapshots import State, person_records, snapshot, write_audit
 from directory.undo import UNDOABLE, undo
 
@@ -300,6 +301,9 @@ def merge(
                 "UPDATE persons SET status = 'merged', merged_into = %s, updated_at = now() WHERE id = %s",
                 (kept, gone),
             )
+            # Their instance accounts are the survivor's now, as after a matching run's merge: the
+            # survivor's has_account and home follow (the snapshots hold them, for the undo).
+            follow_merges(conn, dict.fromkeys([gone, *chained], kept), actor=admin.username)
             summary = f"merged person {gone} into {kept} (records {a} and {b})"
         set_candidates(conn, candidates, "merged")
         after = snapshot(

@@ -17,7 +17,15 @@ from typing import Any
 from directory.admins import Admin
 from directory.db import DictConnection
 
-__all__ = ["PERSON_FIELDS", "State", "person_records", "recapture", "snapshot", "write_audit"]
+__all__ = [
+    "ACCOUNT_FIELDS",
+    "PERSON_FIELDS",
+    "State",
+    "person_records",
+    "recapture",
+    "snapshot",
+    "write_audit",
+]
 
 
 @dataclass(slots=True)
@@ -29,6 +37,9 @@ class State:
     candidates: dict[str, str] = field(default_factory=dict)
     decisions: dict[str, bool] = field(default_factory=dict)  # id -> live
     members: dict[str, list[int]] = field(default_factory=dict)  # person -> its records
+    accounts: dict[str, list[list[str]]] = field(default_factory=dict)
+    """person -> its instance accounts as ``[instance, userid]`` (entries older than 2026-12-05
+    have none: their undo leaves accounts where they are)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +48,7 @@ class State:
             "candidates": self.candidates,
             "decisions": self.decisions,
             "members": self.members,
+            "accounts": self.accounts,
         }
 
     @classmethod
@@ -48,10 +60,13 @@ class State:
             candidates=dict(data.get("candidates", {})),
             decisions={k: bool(v) for k, v in data.get("decisions", {}).items()},
             members={k: sorted(v) for k, v in data.get("members", {}).items()},
+            accounts={k: [list(a) for a in v] for k, v in data.get("accounts", {}).items()},
         )
 
 
 PERSON_FIELDS = ("status", "merged_into", "display_name", "given_name", "family_name", "academy_code")
+ACCOUNT_FIELDS = ("home_instance", "has_account")
+"""Captured with the persons since accounts follow a merge; restored when an entry has them."""
 
 
 def person_records(conn: DictConnection, person_ids: Iterable[str]) -> dict[str, list[int]]:
@@ -85,10 +100,16 @@ def snapshot(
     wanted = sorted(set(persons))
     state.persons = dict.fromkeys(wanted)
     for row in conn.execute(
-        f"SELECT id, {', '.join(PERSON_FIELDS)} FROM persons WHERE id = ANY(%s)", (wanted,)
+        f"SELECT id, {', '.join(PERSON_FIELDS + ACCOUNT_FIELDS)} FROM persons WHERE id = ANY(%s)", (wanted,)
     ):
-        state.persons[row["id"]] = {k: row[k] for k in PERSON_FIELDS}
+        state.persons[row["id"]] = {k: row[k] for k in PERSON_FIELDS + ACCOUNT_FIELDS}
     state.members = person_records(conn, wanted)
+    for row in conn.execute(
+        """SELECT person_id, instance, userid FROM instance_accounts WHERE person_id = ANY(%s)
+           ORDER BY instance, userid""",
+        (wanted,),
+    ):
+        state.accounts.setdefault(row["person_id"], []).append([row["instance"], row["userid"]])
     for row in conn.execute(
         "SELECT id, status FROM match_candidates WHERE id = ANY(%s)", (sorted(set(candidates)),)
     ):

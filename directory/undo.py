@@ -21,7 +21,8 @@ from directory.decisionstore import (
     set_candidates,
 )
 from directory.errors import NotFoundError
-from directory.snapshots import PERSON_FIELDS, State, recapture, write_audit
+from directory.instances import settle_accounts
+from directory.snapshots import ACCOUNT_FIELDS, PERSON_FIELDS, State, recapture, write_audit
 
 __all__ = ["UNDOABLE", "undo"]
 
@@ -118,11 +119,14 @@ def _restore(conn: DictConnection, target: State, expected: State, admin: Admin)
                 (back[0] if back else None, pid),
             )
             continue
+        # Home and has_account only where the entry has them (older entries do not).
+        fields = [k for k in PERSON_FIELDS + ACCOUNT_FIELDS if k in person]
         conn.execute(
-            f"""UPDATE persons SET {", ".join(f"{k} = %s" for k in PERSON_FIELDS)}, updated_at = now()
+            f"""UPDATE persons SET {", ".join(f"{k} = %s" for k in fields)}, updated_at = now()
                 WHERE id = %s""",
-            (*(person[k] for k in PERSON_FIELDS), pid),
+            (*(person[k] for k in fields), pid),
         )
+    _restore_accounts(conn, target, expected, admin)
     for cid, status in target.candidates.items():
         set_candidates(conn, [int(cid)], status)
     # Decisions the undone action created did not exist before it: revoke them.
@@ -135,3 +139,27 @@ def _restore(conn: DictConnection, target: State, expected: State, admin: Admin)
             )
         else:
             revoke(conn, [int(did)], admin)
+
+
+def _restore_accounts(conn: DictConnection, target: State, expected: State, admin: Admin) -> None:
+    """Give the instance accounts a decision moved (a merge) back to their owner in ``target``.
+
+    Only an account still where the decision put it moves back: one an instance has reported
+    again since belongs where that report put it. The persons concerned are then settled, so that
+    ``has_account`` and the home agree with the accounts whatever happened in between.
+    """
+    owner_after = {(i, u): p for p, accounts in expected.accounts.items() for i, u in accounts}
+    touched: set[str] = set()
+    for person, accounts in target.accounts.items():
+        for instance, userid in accounts:
+            now = owner_after.get((instance, userid))
+            if now is None or now == person:
+                continue
+            moved = conn.execute(
+                """UPDATE instance_accounts SET person_id = %s
+                   WHERE instance = %s AND userid = %s AND person_id = %s""",
+                (person, instance, userid, now),
+            ).rowcount
+            if moved:
+                touched.update((person, now))
+    settle_accounts(conn, touched, actor=admin.username)

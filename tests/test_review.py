@@ -172,6 +172,64 @@ def test_undo_merge_restores_both_persons_and_revokes_the_decision(db: Database)
     assert _person_of(db, p.a) == _person_of(db, p.b)
 
 
+def _accounts(db: Database) -> dict[str, str]:
+    rows = db.fetch_all("SELECT instance, userid, person_id FROM instance_accounts ORDER BY instance, userid")
+    return {f"{r['instance']}/{r['userid']}": r["person_id"] for r in rows}
+
+
+def _homes(db: Database, *ids: str) -> list[tuple[str | None, bool]]:
+    return [
+        (r["home_instance"], r["has_account"])
+        for r in (
+            db.fetch_one("SELECT home_instance, has_account FROM persons WHERE id = %s", (i,)) for i in ids
+        )
+        if r is not None
+    ]
+
+
+def test_merge_moves_instance_accounts_to_the_survivor_and_undo_gives_them_back(db: Database) -> None:
+    nadia = admin(db)
+    p = pair(db)
+    extra = add_record(db, academy="10")  # person b has more records: it survives
+    db.execute(
+        "INSERT INTO record_links (record_id, person_id, method) VALUES (%s, %s, 'model')",
+        (extra, p.person_b),
+    )
+    db.execute(
+        """INSERT INTO instances (name, host, capacity) VALUES
+           ('cloud-a', 'a.example.fr', 100), ('cloud-b', 'b.example.fr', 100)"""
+    )
+    for instance, userid, person_id in (
+        ("cloud-a", "nmartin", p.person_a),
+        ("cloud-b", "nmartin2", p.person_b),
+    ):
+        db.execute(
+            "INSERT INTO instance_accounts (instance, userid, person_id) VALUES (%s, %s, %s)",
+            (instance, userid, person_id),
+        )
+        db.execute(
+            "UPDATE persons SET home_instance = %s, has_account = true WHERE id = %s", (instance, person_id)
+        )
+
+    merged = review.merge(db, candidate_id=p.candidate, admin=nadia)
+    assert _person_of(db, p.a) == p.person_b
+    # The absorbed person's account is the survivor's, who keeps the home where it has an account.
+    assert _accounts(db) == {"cloud-a/nmartin": p.person_b, "cloud-b/nmartin2": p.person_b}
+    assert _homes(db, p.person_b) == [("cloud-b", True)]
+    entry = db.fetch_one("SELECT before, after FROM audit_log WHERE id = %s", (merged.audit_id,))
+    assert entry is not None
+    assert entry["before"]["accounts"][p.person_a] == [["cloud-a", "nmartin"]]
+    assert sorted(entry["after"]["accounts"][p.person_b]) == [["cloud-a", "nmartin"], ["cloud-b", "nmartin2"]]
+
+    undone = review.undo(db, audit_id=merged.audit_id, admin=nadia)
+    assert _accounts(db) == {"cloud-a/nmartin": p.person_a, "cloud-b/nmartin2": p.person_b}
+    assert _homes(db, p.person_a, p.person_b) == [("cloud-a", True), ("cloud-b", True)]
+
+    # Undoing the undo (a redo) moves it to the survivor again.
+    review.undo(db, audit_id=undone.audit_id, admin=nadia)
+    assert _accounts(db) == {"cloud-a/nmartin": p.person_b, "cloud-b/nmartin2": p.person_b}
+
+
 def test_undo_split_returns_records_and_keeps_the_new_id_resolving(db: Database) -> None:
     nadia = admin(db)
     r1, r2 = add_record(db), add_record(db, academy="10")
