@@ -48,6 +48,7 @@ __all__ = [
     "Move",
     "assign_home_instances",
     "follow_merges",
+    "follow_split",
     "list_instances",
     "load_instances",
     "move_person",
@@ -481,6 +482,52 @@ def follow_merges(conn: DictConnection, merged: Mapping[str, str], *, actor: str
     for survivor in sorted({r["person_id"] for r in rows}):
         _settle(conn, survivor, prefer=None, actor=actor)
     return len(rows)
+
+
+def follow_split(
+    conn: DictConnection, person_id: str, parts: Mapping[str, Sequence[int]], *, actor: str
+) -> int:
+    """After a split of ``person_id`` into ``parts`` (person -> its records, the original
+    included): each of its accounts goes to the part whose live records it matches, by e-mail
+    (mail or alias) else by uid, as a report is matched; the number of accounts moved.
+
+    An account that matches no part, or several, stays: nothing moves on a guess. The persons
+    that gained or lost an account are settled (``has_account``, home).
+    """
+    accounts = conn.execute(
+        """SELECT instance, userid, email FROM instance_accounts WHERE person_id = %s
+           ORDER BY instance, userid""",
+        (person_id,),
+    ).fetchall()
+    if not accounts:
+        return 0
+    owner = {rid: pid for pid, rids in parts.items() for rid in rids}
+    by_mail: defaultdict[str, set[str]] = defaultdict(set)
+    by_uid: defaultdict[str, set[str]] = defaultdict(set)
+    for r in conn.execute(
+        "SELECT id, mail, mail_aliases, uid FROM source_records WHERE id = ANY(%s) AND removed_at IS NULL",
+        (sorted(owner),),
+    ).fetchall():
+        for mail in (r["mail"], *r["mail_aliases"]):
+            if mail:
+                by_mail[mail.lower()].add(owner[r["id"]])
+        if r["uid"]:
+            by_uid[r["uid"].lower()].add(owner[r["id"]])
+    touched = {person_id}
+    moved = 0
+    for acc in accounts:
+        owners = by_mail.get((acc["email"] or "").lower()) or by_uid.get(acc["userid"].lower()) or set()
+        if len(owners) != 1 or (new := next(iter(owners))) == person_id:
+            continue
+        conn.execute(
+            "UPDATE instance_accounts SET person_id = %s WHERE instance = %s AND userid = %s",
+            (new, acc["instance"], acc["userid"]),
+        )
+        touched.add(new)
+        moved += 1
+    if moved:
+        settle_accounts(conn, touched, actor=actor)
+    return moved
 
 
 def settle_accounts(conn: DictConnection, person_ids: Iterable[str], *, actor: str) -> list[str]:

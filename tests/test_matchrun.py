@@ -512,3 +512,50 @@ def test_incremental_nights_follow_blocks_across_the_bound(
     run_matching(imported, full=True, refit=False, settings=small)
     assert _partition(imported) == after
     assert _pending_reviews(imported) == reviews
+
+
+def test_a_split_gives_an_account_to_the_part_whose_record_it_matches(imported: Database) -> None:
+    """When a human decision splits a person in the next run, an account reported for that
+    person goes to the part holding the record whose e-mail it has."""
+    run_matching(imported, full=True)
+    trio = imported.fetch_one(
+        """SELECT person_id, array_agg(record_id ORDER BY record_id) AS ids FROM record_links
+           GROUP BY person_id HAVING count(*) = 3 ORDER BY person_id LIMIT 1"""
+    )
+    assert trio is not None
+    first, second, third = trio["ids"]
+    mail = imported.fetch_value("SELECT mail FROM source_records WHERE id = %s", (third,))
+    assert mail
+    with imported.connection() as conn:
+        conn.execute(
+            "INSERT INTO instances (name, host, capacity) VALUES ('cloud-test', 'cloud.example.fr', 10)"
+        )
+        conn.execute(
+            """INSERT INTO instance_accounts (instance, userid, person_id, email)
+               VALUES ('cloud-test', 'third', %s, upper(%s))""",
+            (trio["person_id"], mail),
+        )
+        conn.execute(
+            "UPDATE persons SET has_account = true, home_instance = 'cloud-test' WHERE id = %s",
+            (trio["person_id"],),
+        )
+        for other in (first, second):
+            conn.execute(
+                """INSERT INTO match_decisions (kind, record_a, record_b, decided_by)
+                   VALUES ('cannot_link', %s, %s, 'nadia')""",
+                (other, third),
+            )
+        conn.execute("INSERT INTO match_queue (record_id) VALUES (%s), (%s), (%s)", (first, second, third))
+        conn.commit()
+    run_matching(imported)
+    links = _links(imported)
+    assert links[first] == links[second] == trio["person_id"] != links[third]
+    owner = imported.fetch_value("SELECT person_id FROM instance_accounts WHERE userid = 'third'")
+    assert owner == links[third]
+    rows = imported.fetch_all(
+        "SELECT id, has_account, home_instance FROM persons WHERE id = ANY(%s) ORDER BY id",
+        ([trio["person_id"], links[third]],),
+    )
+    settled = {r["id"]: (r["has_account"], r["home_instance"]) for r in rows}
+    assert settled[links[third]] == (True, "cloud-test")
+    assert settled[trio["person_id"]] == (False, "cloud-test")  # no account left; the home stays

@@ -135,6 +135,38 @@ def test_split_moves_chosen_records_to_a_new_person_with_constraints(db: Databas
     assert db.fetch_value("SELECT status FROM match_candidates WHERE id = %s", (cid,)) == "distinct"
 
 
+def test_split_gives_each_instance_account_to_the_part_whose_records_it_matches(db: Database) -> None:
+    nadia = admin(db)
+    r1 = add_record(db, mail="nathalie.martin@ac-versailles.fr", uid="nmartin")
+    r2 = add_record(db, academy="10", mail="nathalie.martin2@ac-lyon.fr", uid="nmartin2")
+    pid = add_person(db, [r1, r2])
+    db.execute(
+        """INSERT INTO instances (name, host, capacity) VALUES
+           ('cloud-a', 'a.example.fr', 100), ('cloud-b', 'b.example.fr', 100)"""
+    )
+    for instance, userid, email in (
+        ("cloud-a", "nm", "Nathalie.Martin@ac-versailles.fr"),  # r1's, by e-mail
+        ("cloud-b", "nmartin2", None),  # r2's, by uid
+        ("cloud-b", "someone", "unknown@example.org"),  # nobody's: stays
+    ):
+        db.execute(
+            "INSERT INTO instance_accounts (instance, userid, person_id, email) VALUES (%s, %s, %s, %s)",
+            (instance, userid, pid, email),
+        )
+    db.execute("UPDATE persons SET home_instance = 'cloud-a', has_account = true WHERE id = %s", (pid,))
+
+    split = review.split_person(db, person_id=pid, groups=[[r1], [r2]], admin=nadia)
+    new = _person_of(db, r2)
+    assert _accounts(db) == {"cloud-a/nm": pid, "cloud-b/nmartin2": new, "cloud-b/someone": pid}
+    # The new person lives where its account is; the original keeps its home and its accounts.
+    assert _homes(db, pid, new) == [("cloud-a", True), ("cloud-b", True)]
+
+    review.undo(db, audit_id=split.audit_id, admin=nadia)
+    assert set(_accounts(db).values()) == {pid}
+    assert _homes(db, pid) == [("cloud-a", True)]
+    assert db.fetch_value("SELECT has_account FROM persons WHERE id = %s", (new,)) is False
+
+
 @pytest.mark.parametrize(
     "groups",
     [[[1]], [[1, 2], [2, 3]], [[1], [2]], [[], [1, 2, 3]]],
