@@ -3,6 +3,7 @@ that fail, crash safety (SIGKILL mid-apply) and the per-feed lock. Real PostgreS
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +261,32 @@ def test_two_runs_of_one_feed_do_not_interleave(settings: Settings, data: Path, 
     assert run(settings, path).ok
 
 
+@contextlib.contextmanager
+def _held_in_apply(settings: Settings, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``directory import ldif ARGS`` in a child process, yielded once it holds its apply
+    transaction open (``TEST_SLEEP_IN_APPLY``); killed on the way out if still running."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from directory.cli import main; main()", "import", "ldif", *args],
+        env=cli_env(settings, **{TEST_SLEEP_IN_APPLY: "60"}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stderr is not None
+        deadline = time.monotonic() + 60
+        for line in child.stderr:
+            if "inside the apply transaction" in line or time.monotonic() > deadline:
+                break
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+
+
 def test_sigkill_mid_apply_leaves_the_previous_state_and_the_next_run_completes(
     settings: Settings, entries: list[Entry], tmp_path: Path
 ) -> None:
@@ -270,39 +298,12 @@ def test_sigkill_mid_apply_leaves_the_previous_state_and_the_next_run_completes(
     write_ldif(path, [(dn, {**e, "givenName": ["Renommée"]} if dn in clean else e) for dn, e in entries])
     before = snapshot(url)
 
-    env = cli_env(settings, **{TEST_SLEEP_IN_APPLY: "60"})
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from directory.cli import main; main()",
-            "import",
-            "ldif",
-            str(path),
-            "--recheck",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stderr is not None
-        deadline = time.monotonic() + 60
-        for line in child.stderr:
-            if "inside the apply transaction" in line or time.monotonic() > deadline:
-                break
+    with _held_in_apply(settings, str(path), "--recheck") as child:
         # The apply transaction is open (its writes are done, not committed): a second run refuses.
         second = cli(settings, "import", "ldif", str(path), "--recheck")
         assert second.returncode == 1 and "another import of this feed is running" in second.stderr
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        if child.stderr is not None:
-            child.stderr.close()
     assert snapshot(url)["source_records"] == before["source_records"]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM import_runs WHERE status = 'running'").fetchone() == (1,)
@@ -409,29 +410,11 @@ def test_sigkill_mid_first_load_leaves_nothing_and_the_next_run_completes(
     url = settings.database_url
     assert url is not None
     path = Path(shutil.copy(data / f"{FEED}.ldif", tmp_path / f"{FEED}.ldif"))
-    child = subprocess.Popen(
-        [sys.executable, "-c", "from directory.cli import main; main()", "import", "ldif", str(path)],
-        env=cli_env(settings, **{TEST_SLEEP_IN_APPLY: "60"}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stderr is not None
-        deadline = time.monotonic() + 60
-        for line in child.stderr:
-            if "inside the apply transaction" in line or time.monotonic() > deadline:
-                break
+    with _held_in_apply(settings, str(path)) as child:
         with psycopg.connect(url) as conn:  # the records are written, not committed: unseen
             assert conn.execute("SELECT count(*) FROM source_records").fetchone() == (0,)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        if child.stderr is not None:
-            child.stderr.close()
     after = snapshot(url)
     assert after["source_records"] == after["match_queue"] == after["quarantine"] == []
     again = cli(settings, "import", "ldif", str(path), "--wait")
