@@ -48,7 +48,7 @@ __all__ = [
     "Move",
     "assign_home_instances",
     "follow_merges",
-    "follow_split",
+    "follow_splits",
     "list_instances",
     "load_instances",
     "move_person",
@@ -484,49 +484,57 @@ def follow_merges(conn: DictConnection, merged: Mapping[str, str], *, actor: str
     return len(rows)
 
 
-def follow_split(
-    conn: DictConnection, person_id: str, parts: Mapping[str, Sequence[int]], *, actor: str
-) -> int:
-    """After a split of ``person_id`` into ``parts`` (person -> its records, the original
-    included): each of its accounts goes to the part whose live records it matches, by e-mail
-    (mail or alias) else by uid, as a report is matched; the number of accounts moved.
+def follow_splits(conn: DictConnection, splits: Mapping[str, Sequence[str]], *, actor: str) -> int:
+    """After persons were split (``splits``: each split person -> the persons now holding records
+    taken off it, their links written): each account of a split person goes to the one of them
+    (itself included) whose live records it matches, by e-mail (mail or alias) else by uid, as a
+    report is matched; the number of accounts moved.
 
     An account that matches no part, or several, stays: nothing moves on a guess. The persons
-    that gained or lost an account are settled (``has_account``, home).
+    that gained or lost an account are settled (``has_account``, home). Two queries whatever the
+    number of splits, so that a matching run that splits many persons pays once.
     """
     accounts = conn.execute(
-        """SELECT instance, userid, email FROM instance_accounts WHERE person_id = %s
-           ORDER BY instance, userid""",
-        (person_id,),
+        """SELECT person_id, instance, userid, email FROM instance_accounts WHERE person_id = ANY(%s)
+           ORDER BY person_id, instance, userid""",
+        (sorted(splits),),
     ).fetchall()
     if not accounts:
         return 0
-    owner = {rid: pid for pid, rids in parts.items() for rid in rids}
-    by_mail: defaultdict[str, set[str]] = defaultdict(set)
-    by_uid: defaultdict[str, set[str]] = defaultdict(set)
+    # The parts of each split person that has accounts, and their records' keys under it.
+    part_of = {p: old for old in {a["person_id"] for a in accounts} for p in (old, *splits[old])}
+    by_mail: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+    by_uid: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
     for r in conn.execute(
-        "SELECT id, mail, mail_aliases, uid FROM source_records WHERE id = ANY(%s) AND removed_at IS NULL",
-        (sorted(owner),),
+        """SELECT l.person_id, r.mail, r.mail_aliases, r.uid FROM record_links l
+           JOIN source_records r ON r.id = l.record_id
+           WHERE l.person_id = ANY(%s) AND r.removed_at IS NULL""",
+        (sorted(part_of),),
     ).fetchall():
+        old = part_of[r["person_id"]]
         for mail in (r["mail"], *r["mail_aliases"]):
             if mail:
-                by_mail[mail.lower()].add(owner[r["id"]])
+                by_mail[old, mail.lower()].add(r["person_id"])
         if r["uid"]:
-            by_uid[r["uid"].lower()].add(owner[r["id"]])
-    touched = {person_id}
+            by_uid[old, r["uid"].lower()].add(r["person_id"])
+    touched: set[str] = set()
     moved = 0
     for acc in accounts:
-        owners = by_mail.get((acc["email"] or "").lower()) or by_uid.get(acc["userid"].lower()) or set()
-        if len(owners) != 1 or (new := next(iter(owners))) == person_id:
+        old = acc["person_id"]
+        owners = (
+            by_mail.get((old, (acc["email"] or "").lower()))
+            or by_uid.get((old, acc["userid"].lower()))
+            or set()
+        )
+        if len(owners) != 1 or (new := next(iter(owners))) == old:
             continue
         conn.execute(
             "UPDATE instance_accounts SET person_id = %s WHERE instance = %s AND userid = %s",
             (new, acc["instance"], acc["userid"]),
         )
-        touched.add(new)
+        touched.update((old, new))
         moved += 1
-    if moved:
-        settle_accounts(conn, touched, actor=actor)
+    settle_accounts(conn, touched, actor=actor)
     return moved
 
 

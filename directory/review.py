@@ -50,7 +50,7 @@ from directory.decisionstore import (
     set_candidates,
 )
 from directory.errors import InvalidInputError, NotFoundError
-from directory.instances import follow_merges, follow_split
+from directory.instances import follow_merges, follow_splits
 from directory.snapshots import State, person_records, snapshot, write_audit
 from directory.undo import UNDOABLE, undo
 
@@ -432,12 +432,7 @@ def split_person(db: Database, *, person_id: str, groups: Sequence[Sequence[int]
         )
         _refresh_person(conn, person_id)
         # Each instance account follows the records it belongs to (the snapshots hold them).
-        follow_split(
-            conn,
-            person_id,
-            {person_id: parts[0], **dict(zip(new_persons, parts[1:], strict=True))},
-            actor=admin.username,
-        )
+        follow_splits(conn, {person_id: new_persons}, actor=admin.username)
         set_candidates(conn, pending_within, "merged")
         set_candidates(conn, pending_across, "distinct")
         after = snapshot(

@@ -22,12 +22,11 @@ from psycopg.rows import tuple_row
 
 from directory.db import DictConnection
 from directory.decisionstore import DECISION_LOCK_KEY
-from directory.instances import follow_merges, follow_split
+from directory.instances import follow_merges, follow_splits
 from directory.matchrun.summary import Laps, MatchRunSummary
 from directory.names import display_name
 from directory.review import new_person_id
 from directory.search.hooks import bump_generation
-from directory.snapshots import person_records
 from matching.cluster import REVIEW, Constraints
 from matching.engine import MatchResult, assign_person_ids
 
@@ -114,9 +113,9 @@ def write_result(
         )
         # the merged persons' reported accounts go with their records
         follow_merges(conn, change.merged)
-    # and a split person's accounts go to the part whose records they match (a few per night)
-    for old, parts in change.split.items():
-        follow_split(conn, old, person_records(conn, [old, *parts]), actor="matching")
+    # and a split person's accounts go to the part whose records they match
+    if change.split:
+        follow_splits(conn, change.split, actor="matching")
     refresh_persons(conn, refreshed - created)
     lap("person_fields")
     # records gone since the last run (removed, or out of the read): their pairs are not proposed
