@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from directory.accounts import follow_merges, follow_splits
 from directory.admins import Admin
 from directory.casework import Case, Queue, case, queue
 from directory.db import Database, DictConnection
@@ -50,7 +51,6 @@ from directory.decisionstore import (
     set_candidates,
 )
 from directory.errors import InvalidInputError, NotFoundError
-from directory.instances import follow_merges, follow_splits
 from directory.snapshots import State, person_records, snapshot, write_audit
 from directory.undo import UNDOABLE, undo
 

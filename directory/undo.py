@@ -9,6 +9,7 @@ records return to, so that the id keeps resolving.
 
 from __future__ import annotations
 
+from directory.accounts import settle_accounts
 from directory.admins import Admin
 from directory.db import Database, DictConnection
 from directory.decisionstore import (
@@ -21,7 +22,6 @@ from directory.decisionstore import (
     set_candidates,
 )
 from directory.errors import NotFoundError
-from directory.instances import settle_accounts
 from directory.snapshots import ACCOUNT_FIELDS, PERSON_FIELDS, State, recapture, write_audit
 
 __all__ = ["UNDOABLE", "undo"]

@@ -1,4 +1,4 @@
-"""Home instances: configuration, stable assignment, admin moves, accounts reported by instances."""
+"""Home instances (configuration, stable assignment, admin moves) and the accounts instances report."""
 
 from __future__ import annotations
 
@@ -6,18 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from directory.accounts import PEOPLE_BY_EMAIL, PEOPLE_BY_USERID, Account, report_accounts
 from directory.db import Database
 from directory.errors import ConfigurationError
-from directory.instances import (
-    PEOPLE_BY_EMAIL,
-    PEOPLE_BY_USERID,
-    Account,
-    assign_home_instances,
-    load_instances,
-    move_person,
-    report_accounts,
-    sync_instances,
-)
+from directory.instances import assign_home_instances, load_instances, move_person, sync_instances
 from tests.factories import World, add_person, add_record
 
 TOML = """

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from directory.accounts import Account, remove_accounts, report_accounts
 from directory.api.deps import ApiState, SearchKey, StateDep, authenticate, bearer_token
 from directory.api.errors import ERROR_RESPONSES
 from directory.api.people import visible
@@ -33,7 +34,6 @@ from directory.api.schemas import (
 )
 from directory.apikeys import ApiKey
 from directory.errors import InvalidInputError, NotFoundError
-from directory.instances import Account, remove_accounts, report_accounts
 from directory.ratelimit import cap_limit, check_query
 from directory.search.service import Found
 from matching.normalize import normalize_text

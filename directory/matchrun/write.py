@@ -20,9 +20,9 @@ import numpy as np
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from directory.accounts import follow_merges, follow_splits
 from directory.db import DictConnection
 from directory.decisionstore import DECISION_LOCK_KEY
-from directory.instances import follow_merges, follow_splits
 from directory.matchrun.summary import Laps, MatchRunSummary
 from directory.names import display_name
 from directory.review import new_person_id
