@@ -143,9 +143,8 @@ def remove_accounts(db: Database, instance: str, accounts: Sequence[Account]) ->
             "DELETE FROM instance_accounts WHERE instance = %s AND userid = ANY(%s) RETURNING person_id",
             (instance, userids),
         ).fetchall()
-        people = sorted({r["person_id"] for r in removed if r["person_id"] is not None})
-        changed = [p for p in people if _settle(conn, p, prefer=None, actor=f"instance:{instance}")]
-        mark_changed(conn, changed)
+        people = {r["person_id"] for r in removed if r["person_id"] is not None}
+        mark_changed(conn, settle_accounts(conn, people, actor=f"instance:{instance}"))
     return {"received": len(accounts), "removed": len(removed), "absent": len(userids) - len(removed)}
 
 
@@ -166,8 +165,7 @@ def follow_merges(conn: DictConnection, merged: Mapping[str, str], *, actor: str
            RETURNING a.person_id""",
         (list(merged), list(merged.values())),
     ).fetchall()
-    for survivor in sorted({r["person_id"] for r in rows}):
-        _settle(conn, survivor, prefer=None, actor=actor)
+    settle_accounts(conn, (r["person_id"] for r in rows), actor=actor)
     return len(rows)
 
 

@@ -293,11 +293,6 @@ def merge(
             )
             conn.execute("UPDATE persons SET merged_into = %s WHERE merged_into = %s", (kept, gone))
             conn.execute(
-                """UPDATE persons SET has_account = has_account OR
-                       (SELECT has_account FROM persons WHERE id = %s), updated_at = now() WHERE id = %s""",
-                (gone, kept),
-            )
-            conn.execute(
                 "UPDATE persons SET status = 'merged', merged_into = %s, updated_at = now() WHERE id = %s",
                 (kept, gone),
             )
